@@ -1,0 +1,86 @@
+"""Kopf handlers of the controller: a thin layer over :class:`controller.Controller`.
+
+Watches SeccompProfiles, SeccompNodeStatuses, Nodes and the agent pods; holds the
+one finalizer per profile (``seccomp-operator.dev/finalizer``) until every node with
+a ready agent has removed the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+
+from . import constants as c
+from .controller import Controller, ControllerConfig
+from .kube import KubeApi
+from .roles import RoleMemo, base_settings, stop_task
+from .roles import login as role_login
+
+registry = kopf.OperatorRegistry()
+
+AGENT_PODS = {c.AGENT_POD_LABEL: c.AGENT_POD_LABEL_VALUE, c.APP_LABEL: c.APP_LABEL_VALUE}
+
+
+@kopf.on.login(registry=registry)
+def login(memo: RoleMemo, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Connect to the endpoint in the memo (or in-cluster / kubeconfig)."""
+    return role_login(memo, **kwargs)
+
+
+@kopf.on.startup(registry=registry)
+async def start(settings: kopf.OperatorSettings, memo: RoleMemo, **_: Any) -> None:
+    """Configure Kopf for the controller and start the status loop."""
+    base_settings(settings)
+    settings.persistence.finalizer = c.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.KOPF_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.enabled = False  # our own events come from Controller, with our reasons
+    cfg: ControllerConfig = memo.config
+    memo.api = KubeApi(memo.endpoint)
+    memo.core = Controller(cfg, memo.api)
+    memo.task = asyncio.create_task(memo.core.run(), name="controller-status")
+
+
+@kopf.on.cleanup(registry=registry)
+async def stop(memo: RoleMemo, **_: Any) -> None:
+    """Stop the status loop."""
+    await stop_task(memo)
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.PROFILE_PLURAL, registry=registry)
+def profile_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+    """A profile changed: its status (and its dependents') will be recomputed."""
+    memo.core.observe_profile(type, body)
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.NODE_STATUS_PLURAL, registry=registry)
+def report_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+    """A node report changed."""
+    memo.core.observe_report(type, body)
+
+
+@kopf.on.event("", "v1", "nodes", registry=registry)
+async def node_event(type: str | None, body: kopf.Body, name: str, memo: RoleMemo, **_: Any) -> None:
+    """A Node came or went; a deleted node never blocks anything."""
+    memo.core.observe_node(type, body)
+    if type == "DELETED":
+        await memo.core.forget_node(name)
+
+
+@kopf.on.event("", "v1", "pods", labels=AGENT_PODS, registry=registry)
+def agent_pod_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+    """An agent pod's readiness changed."""
+    memo.core.observe_agent_pod(type, body)
+
+
+@kopf.on.delete(c.GROUP, c.VERSION, c.PROFILE_PLURAL, registry=registry)
+def profile_deleted(namespace: str, name: str, memo: RoleMemo, **_: Any) -> None:
+    """Hold the finalizer until every node with a ready agent has removed the file."""
+    blockers = memo.core.deletion_blockers(f"{namespace}/{name}")
+    if blockers:
+        shown = ", ".join(blockers[:5]) + (f" and {len(blockers) - 5} more" if len(blockers) > 5 else "")
+        raise kopf.TemporaryError(f"waiting for nodes to remove the file: {shown}", delay=1)

@@ -1,0 +1,388 @@
+"""An in-process cluster for the demo and the integration tests.
+
+:class:`ClusterEmulator` extends kmock's ``KubernetesEmulator`` (an in-memory API
+server over HTTP, by Kopf's author) with what our logic relies on and the plain
+emulator leaves out: ``metadata.uid``, ``creationTimestamp``, ``resourceVersion``,
+``generation`` bumped on spec changes only, and status-subresource semantics (a
+write to ``/status`` changes only ``status``; a write to the main resource cannot
+change ``status``; ``status`` is dropped on create).
+
+:class:`DevCluster` runs that emulator on a loopback port, declares the core
+resources and our CRDs, and starts the real controller and agents in-process,
+each with its own Kopf registry and memo.  Since there is no kubelet, it also plays
+the kubelet's part for agent pods: one pod per started agent, Ready while the agent
+runs, not Ready (with a reason) when it is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import datetime
+import itertools
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import attrs
+import jsonpatch
+import jsonpointer
+import kmock
+from kmock._internal import dicts as kmock_dicts
+
+from . import agent_handlers, controller_handlers, roles
+from . import constants as c
+from .agent import Agent, AgentConfig
+from .controller import Controller, ControllerConfig
+from .kube import Endpoint
+
+#: Resources with a status subresource (on those, ``status`` is written via ``/status`` only).
+_STATUS_SUBRESOURCE = {(c.GROUP, c.VERSION, c.PROFILE_PLURAL), ("", "v1", "pods"), ("", "v1", "nodes")}
+
+OPERATOR_NAMESPACE = "seccomp-operator"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ClusterEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+    """kmock's emulator plus uid, resourceVersion, generation and status-subresource rules."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._rv = itertools.count(1)
+
+    def _key(self, request: Any) -> tuple[str, str, str]:
+        res = request.resource
+        return (str(res.group or ""), str(res.version or ""), str(res.plural or ""))
+
+    async def _handle(self, request: Any) -> Any:
+        if request.resource is not None and isinstance(request.data, dict | list):
+            stamped = self._stamp(request)
+            if stamped is not request:
+                # kmock matches reactions against the requests it has logged (by identity),
+                # so the stamped copy takes the original's place in that log.
+                for i in range(len(self._requests) - 1, -1, -1):
+                    if self._requests[i] is request:
+                        self._requests[i] = stamped
+                        break
+                request = stamped
+        return await super()._handle(request)
+
+    def _stamp(self, request: Any) -> Any:
+        has_status = self._key(request) in _STATUS_SUBRESOURCE
+        action = request.action
+        if action == kmock.action.CREATE and isinstance(request.data, dict):
+            data = copy.deepcopy(request.data)
+            meta = data.setdefault("metadata", {})
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = _now()
+            meta["generation"] = 1
+            meta["resourceVersion"] = str(next(self._rv))
+            if has_status and request.subresource is None:
+                data.pop("status", None)
+            return attrs.evolve(request, data=data)
+        if action == kmock.action.UPDATE and request.name is not None:
+            existing = self._existing(request)
+            if existing is None:
+                return request
+            patch = request.data
+            if isinstance(patch, list):  # JSON patch: apply here, then send on as the equal merge patch
+                try:
+                    merged = dict(kmock_dicts.patch_dict(existing, patch))
+                except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
+                    # As the real API server does for a failed "test" op (Kopf relies on it
+                    # for optimistic concurrency on resourceVersion).
+                    raise kmock.KubernetesError(status=422, reason="Invalid", message=str(e)) from None
+                patch = _merge_diff(existing, merged)
+            patch = copy.deepcopy(dict(patch))
+            if request.subresource == "status":
+                patch = {"status": patch.get("status")}
+            elif has_status:
+                patch.pop("status", None)
+            meta = patch.setdefault("metadata", {}) or {}
+            patch["metadata"] = meta
+            for fixed in ("uid", "creationTimestamp", "generation", "name", "namespace"):
+                meta.pop(fixed, None)
+            if "spec" in patch:
+                new_spec = kmock_dicts.patch_dict(existing.get("spec") or {}, patch["spec"] or {})
+                if dict(new_spec) != dict(existing.get("spec") or {}):
+                    meta["generation"] = int((existing.get("metadata") or {}).get("generation") or 1) + 1
+            meta["resourceVersion"] = str(next(self._rv))
+            return attrs.evolve(request, data=patch)
+        return request
+
+    def _existing(self, request: Any) -> dict[str, Any] | None:
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects:
+            return None
+        obj = self.objects[key]
+        if obj.deleted:
+            return None
+        return copy.deepcopy(dict(obj.raw))
+
+
+def _merge_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            sub = _merge_diff(old[key], value)
+            if sub:
+                patch[key] = sub
+        elif old.get(key) != value or key not in old:
+            patch[key] = value
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
+@dataclass
+class RoleHandle:
+    """A running role: its task, its stop flag and its memo (with ``core`` = Agent/Controller)."""
+
+    name: str
+    task: asyncio.Task[None]
+    stop_flag: asyncio.Event
+    memo: roles.RoleMemo
+
+    @property
+    def agent(self) -> Agent:
+        """The agent logic object (agents only)."""
+        assert isinstance(self.memo.core, Agent)
+        return self.memo.core
+
+    @property
+    def controller(self) -> Controller:
+        """The controller logic object (controller only)."""
+        assert isinstance(self.memo.core, Controller)
+        return self.memo.core
+
+
+def _crd_info(kind: str, singular: str, shortnames: tuple[str, ...], namespaced: bool, status: bool) -> Any:
+    return kmock.ResourceInfo(
+        kind=kind,
+        singular=singular,
+        namespaced=namespaced,
+        shortnames=set(shortnames),
+        verbs={"get", "list", "watch", "create", "update", "patch", "delete"},
+        subresources={"status"} if status else set(),
+    )
+
+
+class DevCluster:
+    """The emulator on a loopback port, plus helpers to add nodes and run roles.
+
+    Use as ``async with DevCluster() as cluster:``; every role started is stopped on exit.
+    """
+
+    def __init__(self) -> None:
+        self.emulator = ClusterEmulator()
+        self._server: Any = None
+        self._stack = contextlib.AsyncExitStack()
+        self.roles: dict[str, RoleHandle] = {}
+
+    async def __aenter__(self) -> DevCluster:
+        await self._stack.__aenter__()
+        await self._stack.enter_async_context(self.emulator)
+        self._server = await self._stack.enter_async_context(kmock.Server(self.emulator))
+        res = self.emulator.resources
+        res["v1/namespaces"] = _crd_info("Namespace", "namespace", ("ns",), False, False)
+        res["v1/nodes"] = _crd_info("Node", "node", ("no",), False, True)
+        res["v1/pods"] = _crd_info("Pod", "pod", ("po",), True, True)
+        res["v1/events"] = _crd_info("Event", "event", ("ev",), True, False)
+        res[f"{c.GROUP}/{c.VERSION}/{c.PROFILE_PLURAL}"] = _crd_info(
+            c.PROFILE_KIND, c.PROFILE_SINGULAR, c.PROFILE_SHORT_NAMES, True, True
+        )
+        res[f"{c.GROUP}/{c.VERSION}/{c.NODE_STATUS_PLURAL}"] = _crd_info(
+            c.NODE_STATUS_KIND, c.NODE_STATUS_SINGULAR, c.NODE_STATUS_SHORT_NAMES, False, False
+        )
+        await self.add_namespace(OPERATOR_NAMESPACE)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        for name in list(self.roles):
+            await self.stop_role(name)
+        await self._stack.__aexit__(*exc)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the emulator (``http://127.0.0.1:PORT``)."""
+        return str(self._server.url).rstrip("/")
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """An :class:`Endpoint` for our roles and API seam."""
+        return Endpoint(server=self.url)
+
+    # --- raw API ---------------------------------------------------------------------
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One HTTP call to the emulator; returns the decoded JSON.  Raises on HTTP >= 400."""
+        async with self._server.client.request(method, path, json=body) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status >= 400:
+                raise RuntimeError(f"{method} {path}: HTTP {resp.status}: {data}")
+            return data
+
+    async def create(self, path: str, body: dict[str, Any]) -> Any:
+        """POST an object to a collection path."""
+        return await self.request("POST", path, body)
+
+    async def patch(self, path: str, body: dict[str, Any]) -> Any:
+        """PATCH (merge) an object."""
+        return await self.request("PATCH", path, body)
+
+    async def delete(self, path: str) -> Any:
+        """DELETE an object."""
+        return await self.request("DELETE", path)
+
+    async def get(self, path: str) -> Any:
+        """GET an object or a list."""
+        return await self.request("GET", path)
+
+    # --- fixtures of the world ------------------------------------------------------------
+    async def add_namespace(self, name: str) -> None:
+        """Create a Namespace.
+
+        Stored directly: kmock 0.8 cannot parse ``POST /api/v1/namespaces`` (it reads
+        ``namespaces`` as the start of a namespaced path), and nothing here watches
+        namespaces, so no watch event is missed.
+        """
+        self.emulator.objects["v1/namespaces", None, name] = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "uid": str(uuid.uuid4()), "creationTimestamp": _now()},
+        }
+
+    async def add_node(self, name: str, labels: dict[str, str] | None = None) -> None:
+        """Create a Node."""
+        await self.create("/api/v1/nodes", {"metadata": {"name": name, "labels": labels or {}}, "spec": {}})
+
+    async def delete_node(self, name: str) -> None:
+        """Delete a Node (its agent pod goes with it, as the node lifecycle controller does)."""
+        await self.delete(f"/api/v1/nodes/{name}")
+        with contextlib.suppress(RuntimeError):
+            await self.delete(f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods/agent-{name}")
+
+    async def set_agent_pod(self, node: str, *, ready: bool, reason: str = "") -> None:
+        """Play the kubelet: create or update the agent pod on ``node`` with this readiness."""
+        path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods"
+        name = f"agent-{node}"
+        status: dict[str, Any] = {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [
+                {"name": "agent", "ready": ready, "state": {"running": {}} if ready else {"waiting": {"reason": reason}}}
+            ],
+        }
+        try:
+            await self.get(f"{path}/{name}")
+        except RuntimeError:
+            await self.create(
+                path,
+                {
+                    "metadata": {
+                        "name": name,
+                        "namespace": OPERATOR_NAMESPACE,
+                        "labels": dict(controller_handlers.AGENT_PODS),
+                    },
+                    "spec": {"nodeName": node, "containers": [{"name": "agent", "image": "seccomp-operator"}]},
+                },
+            )
+        await self.patch(f"{path}/{name}/status", {"status": status})
+
+    async def apply_profile(self, body: dict[str, Any]) -> None:
+        """Create a SeccompProfile, or merge-patch its spec if it exists (``kubectl apply``)."""
+        meta = body["metadata"]
+        ns, name = meta.get("namespace", "default"), meta["name"]
+        base = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{ns}/{c.PROFILE_PLURAL}"
+        body = {"apiVersion": c.API_VERSION, "kind": c.PROFILE_KIND, **body}
+        body["metadata"] = {**meta, "namespace": ns}
+        try:
+            await self.get(f"{base}/{name}")
+        except RuntimeError:
+            await self.create(base, body)
+            return
+        await self.patch(f"{base}/{name}", {"spec": body.get("spec")})
+
+    async def replace_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        """Replace a profile's spec entirely (keys not in ``spec`` are removed)."""
+        path = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PROFILE_PLURAL}/{name}"
+        current = (await self.get(path)).get("spec") or {}
+        patch = {k: None for k in current if k not in spec}
+        patch.update(spec)
+        await self.patch(path, {"spec": patch})
+
+    async def delete_profile(self, namespace: str, name: str) -> None:
+        """Request deletion of a profile (the finalizer may hold it)."""
+        await self.delete(f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PROFILE_PLURAL}/{name}")
+
+    async def get_profile(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The profile's current body, or None once it is gone."""
+        try:
+            obj = await self.get(f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PROFILE_PLURAL}/{name}")
+        except RuntimeError:
+            return None
+        return dict(obj)
+
+    async def get_node_status(self, node: str) -> dict[str, Any] | None:
+        """A node's SeccompNodeStatus body, or None."""
+        try:
+            return dict(await self.get(f"/apis/{c.GROUP}/{c.VERSION}/{c.NODE_STATUS_PLURAL}/{node}"))
+        except RuntimeError:
+            return None
+
+    # --- roles ----------------------------------------------------------------------
+    async def start_controller(self, *, status_interval: float = 0.2) -> RoleHandle:
+        """Start the controller in-process."""
+        memo = roles.RoleMemo(endpoint=self.endpoint, config=ControllerConfig(status_interval=status_interval))
+        return await self._start("controller", controller_handlers.registry, memo)
+
+    async def start_agent(
+        self, node: str, kubelet_root: str, *, resync_seconds: float = 30.0, mark_ready: bool = True
+    ) -> RoleHandle:
+        """Start an agent for ``node`` writing under ``kubelet_root``; its pod is marked Ready."""
+        cfg = AgentConfig(node_name=node, kubelet_root=kubelet_root, resync_seconds=resync_seconds)
+        memo = roles.RoleMemo(endpoint=self.endpoint, config=cfg)
+        handle = await self._start(f"agent/{node}", agent_handlers.registry, memo)
+        if mark_ready:
+            await self.set_agent_pod(node, ready=True)
+        return handle
+
+    async def stop_agent(self, node: str, *, reason: str = "CrashLoopBackOff") -> None:
+        """Stop an agent and mark its pod not ready, as the kubelet would."""
+        await self.stop_role(f"agent/{node}")
+        await self.set_agent_pod(node, ready=False, reason=reason)
+
+    async def _start(self, name: str, registry: Any, memo: roles.RoleMemo) -> RoleHandle:
+        stop_flag = asyncio.Event()
+        ready_flag = asyncio.Event()
+        task = asyncio.create_task(roles.run(registry, memo, stop_flag=stop_flag, ready_flag=ready_flag), name=name)
+        handle = RoleHandle(name, task, stop_flag, memo)
+        self.roles[name] = handle
+        waiter = asyncio.create_task(ready_flag.wait())
+        done, _ = await asyncio.wait({waiter, task}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            waiter.cancel()
+            task.result()  # raise the role's start-up error
+        if not done:
+            raise TimeoutError(f"{name} did not start within 30 s")
+        while memo.core is None and not task.done():  # startup handlers create the core
+            await asyncio.sleep(0.01)
+        return handle
+
+    async def stop_role(self, name: str) -> None:
+        """Stop one role gracefully (Kopf cleanup runs), then cancel it if it lingers."""
+        handle = self.roles.pop(name, None)
+        if handle is None:
+            return
+        handle.stop_flag.set()
+        try:
+            await asyncio.wait_for(handle.task, timeout=10)
+        except (TimeoutError, asyncio.CancelledError):
+            handle.task.cancel()
+        except Exception:  # a role that crashed while stopping is stopped all the same
+            pass

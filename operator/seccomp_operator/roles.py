@@ -1,0 +1,98 @@
+"""What both roles share to run under Kopf: the memo, the login, the operator call.
+
+Each role registers its handlers on its own :class:`kopf.OperatorRegistry`, so the
+controller and several agents can run in one process (the embedded demo and the
+integration tests) without seeing each other's handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from .kube import Endpoint, KubeApi
+
+
+@dataclass
+class RoleMemo:
+    """Runtime objects of one role, passed to every handler as ``memo``.
+
+    Kopf shallow-copies the memo per watched object; the attributes set here (and
+    the objects they point to) are shared by all copies.
+
+    Attributes:
+        endpoint: where the API is (``server=None``: in-cluster or kubeconfig).
+        config: the role's configuration (``AgentConfig`` or ``ControllerConfig``).
+        api: our own API seam, created at start-up.
+        core: the role's logic object (``Agent`` or ``Controller``), created at start-up.
+        task: the role's background loop.
+    """
+
+    endpoint: Endpoint
+    config: Any
+    api: KubeApi | None = None
+    core: Any = None
+    task: asyncio.Task[None] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def login(memo: RoleMemo, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Kopf login: the explicit endpoint if any, else the service account, else kubeconfig."""
+    ep = memo.endpoint
+    if ep.server is not None:
+        return kopf.ConnectionInfo(
+            server=ep.server, insecure=ep.insecure or None, scheme="Bearer" if ep.token else None, token=ep.token
+        )
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+def base_settings(settings: kopf.OperatorSettings) -> None:
+    """Settings both roles share: quiet posting, bounded watch and API timeouts."""
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    settings.scanning.disabled = True  # we name our resources; no CRD scanning needed
+
+
+async def stop_task(memo: RoleMemo) -> None:
+    """Cancel the role's loop and close the API client (Kopf cleanup)."""
+    if memo.task is not None:
+        memo.task.cancel()
+        try:
+            await memo.task
+        except (asyncio.CancelledError, Exception):
+            pass
+        memo.task = None
+    if memo.api is not None:
+        memo.api.close()
+        memo.api = None
+
+
+async def run(
+    registry: kopf.OperatorRegistry,
+    memo: RoleMemo,
+    *,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+    liveness_endpoint: str | None = None,
+) -> None:
+    """Run one role until ``stop_flag`` is set (or forever)."""
+    await kopf.operator(
+        registry=registry,
+        memo=memo,
+        standalone=True,
+        clusterwide=True,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+        liveness_endpoint=liveness_endpoint,
+    )
+
+
+def task_logger(role: str) -> logging.Logger:
+    """The logger of a role's own messages (Kopf logs per object itself)."""
+    return logging.getLogger(f"seccomp_operator.{role}")
