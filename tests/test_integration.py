@@ -130,7 +130,9 @@ async def test_create_update_delete_rollout(world: World) -> None:
     updated["spec"]["syscalls"][0]["errnoRet"] = 38
     await cluster.apply_profile(updated)
     new = expected_bytes(updated)
-    st = await world.wait_status("demo", "deny-mkdir", "progressing", phase=c.PHASE_PROGRESSING, installedNodes=2)
+    st = await world.wait_status(
+        "demo", "deny-mkdir", "progressing", phase=c.PHASE_PROGRESSING, installedNodes=2
+    )
     assert st["contentHash"] != old_hash
     assert st["observedGeneration"] == 2
     assert condition(st, c.COND_PROGRESSING)["status"] == "True"
@@ -240,7 +242,9 @@ async def test_disabled_profile_is_removed_and_reenabled(world: World) -> None:
 
 async def test_base_profile_resolution_and_missing_base(world: World) -> None:
     cluster = world.cluster
-    docs = list(yaml.safe_load_all((CASES / "010-runtime-startup-syscalls-drift" / "input.cr.yaml").read_text()))
+    docs = list(
+        yaml.safe_load_all((CASES / "010-runtime-startup-syscalls-drift" / "input.cr.yaml").read_text())
+    )
     app = next(d for d in docs if d["metadata"]["name"] == "agent-app")
     base = next(d for d in docs if d["metadata"]["name"] == "runc-base-old")
     await cluster.apply_profile(app)
@@ -250,7 +254,9 @@ async def test_base_profile_resolution_and_missing_base(world: World) -> None:
     assert world.contents("demo", "agent-app") == {n: None for n in NODES}
     await cluster.apply_profile(base)
     await world.wait_status("demo", "agent-app", "ready", phase=c.PHASE_INSTALLED, ready="3/3")
-    expected = json.loads((CASES / "010-runtime-startup-syscalls-drift" / "expected.agent-app.union.json").read_text())
+    expected = json.loads(
+        (CASES / "010-runtime-startup-syscalls-drift" / "expected.agent-app.union.json").read_text()
+    )
     for data in world.contents("demo", "agent-app").values():
         assert data is not None and json.loads(data) == expected
 
@@ -259,7 +265,9 @@ async def test_case_012_same_name_two_namespaces(world: World) -> None:
     cluster = world.cluster
     await cluster.add_namespace("team-a")
     await cluster.add_namespace("team-b")
-    docs = list(yaml.safe_load_all((CASES / "012-status-localhostprofile-path" / "input.cr.yaml").read_text()))
+    docs = list(
+        yaml.safe_load_all((CASES / "012-status-localhostprofile-path" / "input.cr.yaml").read_text())
+    )
     for doc in docs:
         await cluster.apply_profile(doc)
     st_a = await world.wait_status("team-a", "log-trace", "ready", phase=c.PHASE_INSTALLED, ready="3/3")
@@ -274,8 +282,10 @@ async def test_case_012_same_name_two_namespaces(world: World) -> None:
         report = (await cluster.get_node_status(node) or {})["status"]["profiles"]["team-a/log-trace"]
         assert report["path"] == str(a) and report["contentHash"] == st_a["contentHash"]
     await cluster.delete_profile("team-b", "log-trace")
-    await eventually(lambda: all(not (world.roots[n] / "seccomp" / st_b["localhostProfile"]).exists() for n in NODES),
-                     what="team-b files removed")
+    await eventually(
+        lambda: all(not (world.roots[n] / "seccomp" / st_b["localhostProfile"]).exists() for n in NODES),
+        what="team-b files removed",
+    )
     for node in NODES:
         assert (world.roots[node] / "seccomp" / st_a["localhostProfile"]).exists()
 

@@ -21,6 +21,7 @@ Rules the agent never breaks:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -128,7 +129,9 @@ class Agent:
         directory: the managed directory; defaults to ``nodefs.ManagedDir(cfg.kubelet_root)``.
     """
 
-    def __init__(self, cfg: AgentConfig, api: AgentApi | None, directory: nodefs.ManagedDir | None = None) -> None:
+    def __init__(
+        self, cfg: AgentConfig, api: AgentApi | None, directory: nodefs.ManagedDir | None = None
+    ) -> None:
         self.cfg = cfg
         self.api = api
         self.dir = directory or nodefs.ManagedDir(cfg.kubelet_root)
@@ -181,10 +184,8 @@ class Agent:
                 next_full = now + self.cfg.resync_seconds
             await self.step()
             timeout = max(0.0, next_full - time.monotonic())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            except TimeoutError:
-                pass
 
     async def step(self) -> None:
         """One pass: optional full list, reconcile, report.  Errors are logged, not raised."""
@@ -225,7 +226,7 @@ class Agent:
             return True
         try:
             self.dir.open(candidates=self.cfg.kubelet_root_candidates)
-        except (nodefs.KubeletRootMissing, nodefs.UnsafeEntry, OSError) as e:
+        except nodefs.NodeFSError as e:
             self.report.state = c.NODE_ERROR
             self.report.message = str(e)
             logger.error("cannot use the kubelet root: %s", e, extra=self._log())
@@ -247,8 +248,14 @@ class Agent:
         self._dirty.clear()
         on_disk: set[str] = set()
         if full:
-            self.dir.cleanup_temp()
-            scan = self.dir.scan()
+            try:
+                self.dir.cleanup_temp()
+                scan = self.dir.scan()
+            except nodefs.NodeFSError as e:
+                self.report.state, self.report.message = c.NODE_ERROR, str(e)
+                self._dir_open = False
+                self._full_due = True
+                return self.report
             on_disk = {paths.profile_key(ns, nm) for ns, nm in scan.profiles}
             for anomaly in scan.anomalies:
                 logger.warning("unexpected entry in the managed directory: %s", anomaly, extra=self._log())
@@ -278,37 +285,34 @@ class Agent:
         try:
             rendered = self.renderer.render(snap, self.profiles)
         except ProfileError as e:
-            self._set(key, c.NODE_ERROR, self._hash_on_disk(namespace, name), path, f"not written: {summary(e.findings, 3)}")
+            self._set(
+                key,
+                c.NODE_ERROR,
+                self._hash_on_disk(namespace, name),
+                path,
+                f"not written: {summary(e.findings, 3)}",
+            )
             return
         try:
-            self._write(namespace, name, rendered.content)
+            # write() replaces a planted symlink or hard link itself (rename never
+            # writes through a link) and skips the write when the bytes already match.
+            self.dir.write(namespace, name, rendered.content)
             back = self.dir.read(namespace, name)
-        except nodefs.NodeWriteError as e:
+        except nodefs.NodeFSError as e:
             self._set(key, c.NODE_ERROR, self._hash_on_disk(namespace, name), path, f"{e.reason}: {e}")
             return
-        except (nodefs.UnsafeEntry, OSError) as e:
-            self._set(key, c.NODE_ERROR, "", path, f"cannot verify the written file: {e}")
-            return
         if back != rendered.content:
-            self._set(key, c.NODE_ERROR, sha256_hex(back or b""), path, "read-back differs from the written bytes")
+            self._set(
+                key, c.NODE_ERROR, sha256_hex(back or b""), path, "read-back differs from the written bytes"
+            )
             return
         warn = summary([f for f in rendered.findings], 2) if rendered.findings else ""
         self._set(key, c.NODE_INSTALLED, rendered.sha256, path, warn)
 
-    def _write(self, namespace: str, name: str, content: bytes) -> None:
-        try:
-            self.dir.write(namespace, name, content)
-        except nodefs.UnsafeEntry as e:
-            # A planted symlink or hard link at our file's name: unlink it (never its
-            # target) and write a real file in its place.
-            logger.warning("replacing an unsafe entry: %s", e, extra=self._log())
-            self.dir.remove(namespace, name)
-            self.dir.write(namespace, name, content)
-
     def _remove(self, key: str, namespace: str, name: str, path: str, *, drop: bool) -> None:
         try:
             self.dir.remove(namespace, name)
-        except (nodefs.NodeWriteError, nodefs.UnsafeEntry, OSError) as e:
+        except nodefs.NodeFSError as e:
             self._set(key, c.NODE_ERROR, "", path, f"cannot remove: {e}")
             return
         self._gone.discard(key)
@@ -320,7 +324,7 @@ class Agent:
     def _hash_on_disk(self, namespace: str, name: str) -> str:
         try:
             data = self.dir.read(namespace, name)
-        except (nodefs.UnsafeEntry, OSError):
+        except nodefs.NodeFSError:
             return ""
         return sha256_hex(data) if data is not None else ""
 
@@ -348,7 +352,9 @@ class Agent:
             if self._written_status is None:
                 await self._create_or_replace(status)
             else:
-                await self.api.patch_node_status(self.cfg.node_name, {"status": _diff(self._written_status, status)})
+                await self.api.patch_node_status(
+                    self.cfg.node_name, {"status": _diff(self._written_status, status)}
+                )
         except ApiError as e:
             logger.warning("reporting node status failed (will retry): %s", e, extra=self._log())
             self._written_status = None
@@ -368,7 +374,12 @@ class Agent:
                 meta["ownerReferences"] = [
                     {"apiVersion": "v1", "kind": "Node", "name": self.cfg.node_name, "uid": uid}
                 ]
-            body = {"apiVersion": c.API_VERSION, "kind": c.NODE_STATUS_KIND, "metadata": meta, "status": status}
+            body = {
+                "apiVersion": c.API_VERSION,
+                "kind": c.NODE_STATUS_KIND,
+                "metadata": meta,
+                "status": status,
+            }
             try:
                 await self.api.create_node_status(body)
                 return

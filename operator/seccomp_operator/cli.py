@@ -61,7 +61,9 @@ def configure_logging(role: str, node: str = "-", verbose: bool = False) -> None
 def _endpoint(args: argparse.Namespace) -> Any:
     from .kube import Endpoint
 
-    return Endpoint(server=args.server, token=os.environ.get("SECCOMP_OPERATOR_TOKEN"), insecure=args.insecure)
+    return Endpoint(
+        server=args.server, token=os.environ.get("SECCOMP_OPERATOR_TOKEN"), insecure=args.insecure
+    )
 
 
 def cmd_controller(args: argparse.Namespace) -> int:
@@ -70,7 +72,9 @@ def cmd_controller(args: argparse.Namespace) -> int:
     from .controller import ControllerConfig
 
     configure_logging("controller", verbose=args.verbose)
-    memo = roles.RoleMemo(endpoint=_endpoint(args), config=ControllerConfig(status_interval=args.status_interval))
+    memo = roles.RoleMemo(
+        endpoint=_endpoint(args), config=ControllerConfig(status_interval=args.status_interval)
+    )
     asyncio.run(roles.run(controller_handlers.registry, memo, liveness_endpoint=args.liveness))
     return EXIT_OK
 
@@ -84,7 +88,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
         print("seccomp-operator agent: --node-name or NODE_NAME is required", file=sys.stderr)
         return EXIT_ERRORS
     configure_logging("agent", node=args.node_name, verbose=args.verbose)
-    cfg = AgentConfig(node_name=args.node_name, kubelet_root=args.kubelet_root, resync_seconds=args.resync_seconds)
+    cfg = AgentConfig(
+        node_name=args.node_name, kubelet_root=args.kubelet_root, resync_seconds=args.resync_seconds
+    )
     memo = roles.RoleMemo(endpoint=_endpoint(args), config=cfg)
     asyncio.run(roles.run(agent_handlers.registry, memo, liveness_endpoint=args.liveness))
     return EXIT_OK
@@ -142,28 +148,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     def role(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--server", default=os.environ.get("SECCOMP_OPERATOR_SERVER"),
-                       help="API server URL (default: in-cluster service account, else kubeconfig)")
+        p.add_argument(
+            "--server",
+            default=os.environ.get("SECCOMP_OPERATOR_SERVER"),
+            help="API server URL (default: in-cluster service account, else kubeconfig)",
+        )
         p.add_argument("--insecure", action="store_true", help="skip TLS verification (local emulator only)")
         p.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
         p.add_argument("-v", "--verbose", action="store_true")
         return p
 
     p = role("controller", "aggregate node reports into profile status; hold the finalizer")
-    p.add_argument("--status-interval", type=float, default=1.0,
-                   help="minimum seconds between two status writes of one profile (default 1)")
+    p.add_argument(
+        "--status-interval",
+        type=float,
+        default=1.0,
+        help="minimum seconds between two status writes of one profile (default 1)",
+    )
     p.set_defaults(func=cmd_controller)
 
     p = role("agent", "write profiles into this node's kubelet seccomp directory")
-    p.add_argument("--node-name", default=os.environ.get("NODE_NAME"), help="this node's name (env NODE_NAME)")
-    p.add_argument("--kubelet-root", default=os.environ.get("KUBELET_ROOT", c.DEFAULT_KUBELET_ROOT),
-                   help=f"the kubelet's --root-dir (default {c.DEFAULT_KUBELET_ROOT})")
-    p.add_argument("--resync-seconds", type=float, default=60.0,
-                   help="period of the full resync: API list and check of every file (default 60)")
+    p.add_argument(
+        "--node-name", default=os.environ.get("NODE_NAME"), help="this node's name (env NODE_NAME)"
+    )
+    p.add_argument(
+        "--kubelet-root",
+        default=os.environ.get("KUBELET_ROOT", c.DEFAULT_KUBELET_ROOT),
+        help=f"the kubelet's --root-dir (default {c.DEFAULT_KUBELET_ROOT})",
+    )
+    p.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=60.0,
+        help="period of the full resync: API list and check of every file (default 60)",
+    )
     p.set_defaults(func=cmd_agent)
 
     p = sub.add_parser("render", help="print the node JSON of a SeccompProfile resource or profile JSON")
-    p.add_argument("file", help="a SeccompProfile YAML (several documents: the others serve as bases) or JSON")
+    p.add_argument(
+        "file", help="a SeccompProfile YAML (several documents: the others serve as bases) or JSON"
+    )
     p.add_argument("--name", help="which SeccompProfile of the file to render")
     p.add_argument("--output", choices=("text", "json"), default="text", help="format of findings on stderr")
     p.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")

@@ -14,6 +14,7 @@ failures.  No kopf here: the handlers module feeds it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -24,7 +25,14 @@ from . import constants as c
 from . import paths, rollout
 from .findings import ProfileError
 from .kube import ApiError, now_rfc3339
-from .profiles import ProfileSnapshot, Renderer, dependents, is_base_missing, problem_findings, snapshot_from_body
+from .profiles import (
+    ProfileSnapshot,
+    Renderer,
+    dependents,
+    is_base_missing,
+    problem_findings,
+    snapshot_from_body,
+)
 
 logger = logging.getLogger("seccomp_operator.controller")
 
@@ -35,7 +43,13 @@ class ControllerApi(Protocol):
     async def patch_profile_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
     async def delete_node_status(self, name: str) -> None: ...
     async def post_event(
-        self, involved: Mapping[str, Any], *, reason: str, message: str, type_: str = ..., component: str = ...
+        self,
+        involved: Mapping[str, Any],
+        *,
+        reason: str,
+        message: str,
+        type_: str = ...,
+        component: str = ...,
     ) -> None: ...
 
 
@@ -93,7 +107,9 @@ class Controller:
                 "metadata": {"name": snap.name, "namespace": snap.namespace, "uid": meta.get("uid")},
             }
             status = body.get("status")
-            self.profiles[snap.key] = _Tracked(snap, ref, _plain_dict(status) if isinstance(status, Mapping) else {})
+            self.profiles[snap.key] = _Tracked(
+                snap, ref, _plain_dict(status) if isinstance(status, Mapping) else {}
+            )
         self._mark({snap.key} | dependents(snap.key, snaps))
 
     def observe_report(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -191,10 +207,8 @@ class Controller:
         """Write dirty statuses, coalesced per profile; never returns."""
         while True:
             delay = await self.flush()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
 
     async def flush(self) -> float | None:
         """Write every dirty profile whose interval has passed.
@@ -249,7 +263,9 @@ class Controller:
         for node in status.get("notReadyNodes") or []:
             if node.get("state") == c.NODE_ERROR:
                 msg = f"node {node.get('name')}: {node.get('message')}"
-                await self._event_once(key, f"node:{node.get('name')}", msg, tracked, c.EVENT_NODE_ERROR, "Warning")
+                await self._event_once(
+                    key, f"node:{node.get('name')}", msg, tracked, c.EVENT_NODE_ERROR, "Warning"
+                )
         if phase == c.PHASE_INSTALLED:
             msg = f"installed on {status.get('ready')} nodes (content {str(status.get('contentHash'))[:12]})"
             await self._event_once(key, "ready", msg, tracked, c.EVENT_READY, "Normal")
@@ -267,11 +283,15 @@ class Controller:
         try:
             await self.api.delete_node_status(name)
         except ApiError as e:
-            logger.warning("could not delete the report of deleted node %s: %s", name, e, extra={"node": name})
+            logger.warning(
+                "could not delete the report of deleted node %s: %s", name, e, extra={"node": name}
+            )
 
 
 def _findings_text(status: Mapping[str, Any]) -> list[str]:
-    return [f"{f.get('path')}: {f.get('message')}" for f in status.get("findings") or [] if isinstance(f, Mapping)]
+    return [
+        f"{f.get('path')}: {f.get('message')}" for f in status.get("findings") or [] if isinstance(f, Mapping)
+    ]
 
 
 def _plain_dict(value: Mapping[str, Any]) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def agent_pod_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any)
 
 
 @kopf.on.delete(c.GROUP, c.VERSION, c.PROFILE_PLURAL, registry=registry)
-def profile_deleted(namespace: str, name: str, memo: RoleMemo, **_: Any) -> None:
+def profile_deleted(namespace: str | None, name: str, memo: RoleMemo, **_: Any) -> None:
     """Hold the finalizer until every node with a ready agent has removed the file."""
     blockers = memo.core.deletion_blockers(f"{namespace}/{name}")
     if blockers:

@@ -275,7 +275,11 @@ class DevCluster:
             "phase": "Running",
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
             "containerStatuses": [
-                {"name": "agent", "ready": ready, "state": {"running": {}} if ready else {"waiting": {"reason": reason}}}
+                {
+                    "name": "agent",
+                    "ready": ready,
+                    "state": {"running": {}} if ready else {"waiting": {"reason": reason}},
+                }
             ],
         }
         try:
@@ -289,7 +293,10 @@ class DevCluster:
                         "namespace": OPERATOR_NAMESPACE,
                         "labels": dict(controller_handlers.AGENT_PODS),
                     },
-                    "spec": {"nodeName": node, "containers": [{"name": "agent", "image": "seccomp-operator"}]},
+                    "spec": {
+                        "nodeName": node,
+                        "containers": [{"name": "agent", "image": "seccomp-operator"}],
+                    },
                 },
             )
         await self.patch(f"{path}/{name}/status", {"status": status})
@@ -323,7 +330,9 @@ class DevCluster:
     async def get_profile(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The profile's current body, or None once it is gone."""
         try:
-            obj = await self.get(f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PROFILE_PLURAL}/{name}")
+            obj = await self.get(
+                f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PROFILE_PLURAL}/{name}"
+            )
         except RuntimeError:
             return None
         return dict(obj)
@@ -338,7 +347,9 @@ class DevCluster:
     # --- roles ----------------------------------------------------------------------
     async def start_controller(self, *, status_interval: float = 0.2) -> RoleHandle:
         """Start the controller in-process."""
-        memo = roles.RoleMemo(endpoint=self.endpoint, config=ControllerConfig(status_interval=status_interval))
+        memo = roles.RoleMemo(
+            endpoint=self.endpoint, config=ControllerConfig(status_interval=status_interval)
+        )
         return await self._start("controller", controller_handlers.registry, memo)
 
     async def start_agent(
@@ -360,7 +371,9 @@ class DevCluster:
     async def _start(self, name: str, registry: Any, memo: roles.RoleMemo) -> RoleHandle:
         stop_flag = asyncio.Event()
         ready_flag = asyncio.Event()
-        task = asyncio.create_task(roles.run(registry, memo, stop_flag=stop_flag, ready_flag=ready_flag), name=name)
+        task = asyncio.create_task(
+            roles.run(registry, memo, stop_flag=stop_flag, ready_flag=ready_flag), name=name
+        )
         handle = RoleHandle(name, task, stop_flag, memo)
         self.roles[name] = handle
         waiter = asyncio.create_task(ready_flag.wait())

@@ -38,8 +38,10 @@ class Finding:
     hint: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.severity.upper()} {self.path}: {self.message}" if self.path else (
-            f"{self.severity.upper()} {self.message}"
+        text = (
+            f"{self.severity.upper()} {self.path}: {self.message}"
+            if self.path
+            else (f"{self.severity.upper()} {self.message}")
         )
         return f"{text} ({self.hint})" if self.hint else text
 

@@ -13,6 +13,7 @@ a workstation the kubeconfig.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import uuid
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from typing import Any, cast
 
 import kubernetes.client
 import kubernetes.config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
 from . import constants as c
@@ -64,9 +65,9 @@ def make_api_client(endpoint: Endpoint) -> kubernetes.client.ApiClient:
             cfg.api_key = {"authorization": f"Bearer {endpoint.token}"}
     else:
         try:
-            kubernetes.config.load_incluster_config(client_configuration=cfg)
+            kubernetes.config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config(client_configuration=cfg)
+            kubernetes.config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     return kubernetes.client.ApiClient(cfg)
 
 
@@ -89,7 +90,7 @@ class KubeApi:
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -148,7 +149,12 @@ class KubeApi:
     async def patch_node_status(self, name: str, patch: Mapping[str, Any]) -> None:
         """Merge-patch a SeccompNodeStatus; ``None`` values delete keys (RFC 7386)."""
         await self._call(
-            self._custom.patch_cluster_custom_object, c.GROUP, c.VERSION, c.NODE_STATUS_PLURAL, name, dict(patch)
+            self._custom.patch_cluster_custom_object,
+            c.GROUP,
+            c.VERSION,
+            c.NODE_STATUS_PLURAL,
+            name,
+            dict(patch),
         )
 
     async def delete_node_status(self, name: str) -> None:
@@ -193,7 +199,10 @@ class KubeApi:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{meta.get('name', 'unknown')}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            "metadata": {
+                "name": f"{meta.get('name', 'unknown')}.{uuid.uuid4().hex[:12]}",
+                "namespace": namespace,
+            },
             "involvedObject": {
                 "apiVersion": involved.get("apiVersion", c.API_VERSION),
                 "kind": involved.get("kind", c.PROFILE_KIND),
@@ -209,7 +218,5 @@ class KubeApi:
             "lastTimestamp": now,
             "count": 1,
         }
-        try:
+        with contextlib.suppress(ApiError):
             await self._call(self._core.create_namespaced_event, namespace, body)
-        except ApiError:
-            pass

@@ -47,7 +47,7 @@ class ProfileSnapshot:
     @property
     def enabled(self) -> bool:
         """``spec.state`` is not ``Disabled`` (absent means Enabled)."""
-        return self.spec.get("state", c.STATE_ENABLED) != c.STATE_DISABLED
+        return bool(self.spec.get("state", c.STATE_ENABLED) != c.STATE_DISABLED)
 
     @property
     def wanted(self) -> bool:
@@ -182,4 +182,3 @@ def is_base_missing(error: ProfileError) -> bool:
 def all_keys(snaps: Iterable[ProfileSnapshot]) -> set[str]:
     """The keys of ``snaps``."""
     return {s.key for s in snaps}
-

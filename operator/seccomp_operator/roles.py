@@ -8,6 +8,7 @@ integration tests) without seeing each other's handlers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,10 @@ def login(memo: RoleMemo, **kwargs: Any) -> kopf.ConnectionInfo | None:
     ep = memo.endpoint
     if ep.server is not None:
         return kopf.ConnectionInfo(
-            server=ep.server, insecure=ep.insecure or None, scheme="Bearer" if ep.token else None, token=ep.token
+            server=ep.server,
+            insecure=ep.insecure or None,
+            scheme="Bearer" if ep.token else None,
+            token=ep.token,
         )
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
@@ -63,10 +67,8 @@ async def stop_task(memo: RoleMemo) -> None:
     """Cancel the role's loop and close the API client (Kopf cleanup)."""
     if memo.task is not None:
         memo.task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await memo.task
-        except (asyncio.CancelledError, Exception):
-            pass
         memo.task = None
     if memo.api is not None:
         memo.api.close()

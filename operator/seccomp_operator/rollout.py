@@ -177,7 +177,9 @@ def node_state(key: str, expected_hash: str | None, node: NodeView, *, wanted: b
         return NodeState(
             node.name, c.NODE_OUTDATED, "OldContent", f"node has content {short}, not the current spec", since
         )
-    return NodeState(node.name, c.NODE_PENDING, "NotInstalled", message or "waiting for the node agent", since)
+    return NodeState(
+        node.name, c.NODE_PENDING, "NotInstalled", message or "waiting for the node agent", since
+    )
 
 
 def tally(
@@ -269,15 +271,14 @@ def profile_status(
     """
     key = f"{namespace}/{name}"
     prev_conds: dict[str, Mapping[str, Any]] = {
-        str(cd.get("type")): cd for cd in ((previous or {}).get("conditions") or []) if isinstance(cd, Mapping)
+        str(cd.get("type")): cd
+        for cd in ((previous or {}).get("conditions") or [])
+        if isinstance(cd, Mapping)
     }
     wanted = enabled and not deleting and verdict.content_hash is not None
     expected = verdict.content_hash
     t = tally(key, expected, nodes, wanted=enabled and not deleting, cap=cap)
-    if not (enabled and not deleting):
-        done = t.removed
-    else:
-        done = t.installed
+    done = t.installed if (enabled and not deleting) else t.removed
     invalid = verdict.problem_reason == c.REASON_INVALID_SPEC
     base_missing = verdict.problem_reason == c.REASON_BASE_MISSING
     ready = wanted and t.desired > 0 and t.installed == t.desired
@@ -293,7 +294,10 @@ def profile_status(
         ready_reason, ready_msg = c.REASON_INVALID_SPEC, summary(verdict.findings)
     elif not enabled:
         phase = c.PHASE_DISABLED
-        ready_reason, ready_msg = c.REASON_DISABLED, f"state is Disabled; removed from {t.removed}/{t.desired} nodes"
+        ready_reason, ready_msg = (
+            c.REASON_DISABLED,
+            f"state is Disabled; removed from {t.removed}/{t.desired} nodes",
+        )
     elif base_missing:
         phase = c.PHASE_PENDING
         ready_reason, ready_msg = c.REASON_BASE_MISSING, summary(verdict.findings)
@@ -323,7 +327,9 @@ def profile_status(
             c.COND_DEGRADED,
             t.failed > 0,
             c.REASON_NODE_ERRORS if t.failed else c.REASON_NO_ERRORS,
-            _not_ready_text(Tally(failed=t.failed, not_ready=[n for n in t.not_ready if n.state == c.NODE_ERROR]))
+            _not_ready_text(
+                Tally(failed=t.failed, not_ready=[n for n in t.not_ready if n.state == c.NODE_ERROR])
+            )
             if t.failed
             else "no node reports an error",
             prev_conds,
@@ -352,7 +358,13 @@ def profile_status(
         "failedNodes": t.failed,
         "pendingNodes": t.pending + t.unknown,
         "notReadyNodes": [
-            {"name": n.name, "state": n.state, "reason": n.reason, "message": n.message[: c.MESSAGE_CAP], "since": n.since}
+            {
+                "name": n.name,
+                "state": n.state,
+                "reason": n.reason,
+                "message": n.message[: c.MESSAGE_CAP],
+                "since": n.since,
+            }
             for n in t.not_ready
         ],
         "notReadyNodesOmitted": max(omitted, 0),
