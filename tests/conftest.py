@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.dataplane import busybox_root_fixture, containerd_fixture  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
 #: ``../shared`` next to the checkout (as CI lays it out); override with SECCOMP_OPERATOR_SHARED.
 SHARED = Path(os.environ.get("SECCOMP_OPERATOR_SHARED", REPO.parent / "shared")).resolve()
