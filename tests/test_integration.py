@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,10 @@ class World:
     def contents(self, namespace: str, name: str) -> dict[str, bytes | None]:
         out: dict[str, bytes | None] = {}
         for node in self.roots:
-            f = self.file(node, namespace, name)
-            out[node] = f.read_bytes() if f.exists() else None
+            try:
+                out[node] = self.file(node, namespace, name).read_bytes()
+            except FileNotFoundError:
+                out[node] = None
         return out
 
     async def status(self, namespace: str, name: str) -> dict[str, Any]:
@@ -117,12 +120,12 @@ async def test_create_update_delete_rollout(world: World) -> None:
     old_hash = st["contentHash"]
 
     # Update, with node-3's agent held back: Progressing with 2/3 on the new hash.
-    gate = asyncio.Event()
+    gate = threading.Event()  # the agent runs in its own thread and loop
     slow = cluster.roles["agent/node-3"].agent
     real_step = slow.step
 
     async def held_step() -> None:
-        await gate.wait()
+        await asyncio.to_thread(gate.wait, 60)
         await real_step()
 
     slow.step = held_step  # type: ignore[method-assign]

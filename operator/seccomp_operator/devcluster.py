@@ -21,8 +21,10 @@ import contextlib
 import copy
 import datetime
 import itertools
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import attrs
@@ -41,6 +43,8 @@ from .kube import Endpoint
 _STATUS_SUBRESOURCE = {(c.GROUP, c.VERSION, c.PROFILE_PLURAL), ("", "v1", "pods"), ("", "v1", "nodes")}
 
 OPERATOR_NAMESPACE = "seccomp-operator"
+_START_TIMEOUT = 30.0
+_STOP_TIMEOUT = 15.0
 
 
 def _now() -> str:
@@ -142,12 +146,19 @@ def _merge_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class RoleHandle:
-    """A running role: its task, its stop flag and its memo (with ``core`` = Agent/Controller)."""
+    """A running role: its thread and event loop, its stop flag and its memo.
+
+    Each role runs in its own thread with its own event loop, as it would in its own
+    process: Kopf cancels every task created after an operator started when that
+    operator stops, so roles sharing one loop would cancel each other.
+    """
 
     name: str
-    task: asyncio.Task[None]
-    stop_flag: asyncio.Event
+    thread: threading.Thread
+    stop_flag: threading.Event
     memo: roles.RoleMemo
+    errors: list[BaseException] = field(default_factory=list)
+    loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def agent(self) -> Agent:
@@ -302,7 +313,7 @@ class DevCluster:
         await self.patch(f"{path}/{name}/status", {"status": status})
 
     async def apply_profile(self, body: dict[str, Any]) -> None:
-        """Create a SeccompProfile, or merge-patch its spec if it exists (``kubectl apply``)."""
+        """Create a SeccompProfile, or replace its spec if it exists (as ``kubectl apply`` of a full file)."""
         meta = body["metadata"]
         ns, name = meta.get("namespace", "default"), meta["name"]
         base = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{ns}/{c.PROFILE_PLURAL}"
@@ -313,7 +324,7 @@ class DevCluster:
         except RuntimeError:
             await self.create(base, body)
             return
-        await self.patch(f"{base}/{name}", {"spec": body.get("spec")})
+        await self.replace_spec(ns, name, dict(body.get("spec") or {}))
 
     async def replace_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
         """Replace a profile's spec entirely (keys not in ``spec`` are removed)."""
@@ -369,33 +380,46 @@ class DevCluster:
         await self.set_agent_pod(node, ready=False, reason=reason)
 
     async def _start(self, name: str, registry: Any, memo: roles.RoleMemo) -> RoleHandle:
-        stop_flag = asyncio.Event()
-        ready_flag = asyncio.Event()
-        task = asyncio.create_task(
-            roles.run(registry, memo, stop_flag=stop_flag, ready_flag=ready_flag), name=name
-        )
-        handle = RoleHandle(name, task, stop_flag, memo)
+        stop_flag, ready_flag = threading.Event(), threading.Event()
+        handle = RoleHandle(name, threading.Thread(), stop_flag, memo)
+
+        async def main() -> None:
+            handle.loop = asyncio.get_running_loop()
+            await roles.run(registry, memo, stop_flag=stop_flag, ready_flag=ready_flag)
+
+        def thread_main() -> None:
+            try:
+                asyncio.run(main())
+            except BaseException as e:  # surfaced by _start / stop_role
+                handle.errors.append(e)
+            finally:
+                ready_flag.set()
+
+        handle.thread = threading.Thread(target=thread_main, name=name, daemon=True)
         self.roles[name] = handle
-        waiter = asyncio.create_task(ready_flag.wait())
-        done, _ = await asyncio.wait({waiter, task}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            waiter.cancel()
-            task.result()  # raise the role's start-up error
-        if not done:
-            raise TimeoutError(f"{name} did not start within 30 s")
-        while memo.core is None and not task.done():  # startup handlers create the core
-            await asyncio.sleep(0.01)
+        handle.thread.start()
+        if not await asyncio.to_thread(ready_flag.wait, _START_TIMEOUT):
+            raise TimeoutError(f"{name} did not start within {_START_TIMEOUT} s")
+        deadline = time.monotonic() + _START_TIMEOUT
+        while memo.core is None and not handle.errors and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # the startup handler creates the core right before ready
+        if handle.errors:
+            raise RuntimeError(f"{name} failed to start") from handle.errors[0]
         return handle
 
     async def stop_role(self, name: str) -> None:
-        """Stop one role gracefully (Kopf cleanup runs), then cancel it if it lingers."""
+        """Stop one role gracefully (Kopf cleanup runs); cancel its loop's tasks if it lingers."""
         handle = self.roles.pop(name, None)
         if handle is None:
             return
         handle.stop_flag.set()
-        try:
-            await asyncio.wait_for(handle.task, timeout=10)
-        except (TimeoutError, asyncio.CancelledError):
-            handle.task.cancel()
-        except Exception:  # a role that crashed while stopping is stopped all the same
-            pass
+        await asyncio.to_thread(handle.thread.join, _STOP_TIMEOUT)
+        if handle.thread.is_alive() and handle.loop is not None:
+            loop = handle.loop
+
+            def cancel_all() -> None:
+                for task in asyncio.all_tasks(loop):
+                    task.cancel()
+
+            loop.call_soon_threadsafe(cancel_all)
+            await asyncio.to_thread(handle.thread.join, _STOP_TIMEOUT)

@@ -146,7 +146,7 @@ class Renderer:
             return base.spec if base is not None else None
 
         try:
-            return render_mod.render_mapping(snap.spec, lookup_base=lookup)
+            return render_mod.render_mapping(snap.spec, lookup_base=lookup, name=snap.name)
         except ProfileError as e:
             return e
 
