@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster import world_fixture  # noqa: F401
 from tests.dataplane import busybox_root_fixture, containerd_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
