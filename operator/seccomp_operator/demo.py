@@ -157,8 +157,8 @@ def _container_demo(kubelet_root: Path, statuses: dict[str, Any]) -> bool:
     with tempfile.TemporaryDirectory(prefix="demo-rootfs-") as tmp:
         rootfs = containerd.busybox_rootfs(Path(tmp) / "rootfs")
         with containerd.Containerd() as daemon:
-            denied = daemon.run(profile, ["mkdir", "/tmp/demo"], rootfs)
-            allowed = daemon.run(profile, ["ls", "/"], rootfs)
+            denied = daemon.run(profile, ["/bin/mkdir", "/tmp/demo"], rootfs)
+            allowed = daemon.run(profile, ["/bin/ls", "/"], rootfs)
     errno_ret = next(
         (r.get("errnoRet") for r in doc.get("syscalls", []) if "mkdirat" in r.get("names", [])), None
     )
