@@ -24,6 +24,17 @@ from . import constants as c
 from . import paths
 from .devcluster import DevCluster
 
+#: A profile the demo applies to show a refusal: ``errnoRet`` on an allow rule.
+BAD_EXAMPLE: dict[str, Any] = {
+    "apiVersion": c.API_VERSION,
+    "kind": c.PROFILE_KIND,
+    "metadata": {"name": "demo-invalid", "namespace": "default"},
+    "spec": {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"action": "SCMP_ACT_ALLOW", "errnoRet": 1, "names": ["read", "write", "exit_group"]}],
+    },
+}
+
 #: Phases after which a profile's rollout is settled for the demo's purposes.
 _SETTLED = {c.PHASE_INSTALLED, c.PHASE_INVALID, c.PHASE_DISABLED, c.PHASE_DEGRADED}
 
@@ -72,7 +83,7 @@ async def main(workdir: str | None = None, nodes: int = 3, run_container: bool =
     if examples is None:
         print("demo: examples/ not found (run from a source checkout)", file=sys.stderr)
         return 2
-    docs = load_examples(examples)
+    docs = [*load_examples(examples), BAD_EXAMPLE]
     node_names = [f"node-{i + 1}" for i in range(nodes)]
     roots = {n: base / n / "var-lib-kubelet" for n in node_names}
     print(f"== seccomp-operator demo: API emulator, 1 controller, {nodes} agents; kubelet roots under {base}")
@@ -89,7 +100,7 @@ async def main(workdir: str | None = None, nodes: int = 3, run_container: bool =
         for doc in docs:
             await cluster.apply_profile(doc)
         keys = [(d["metadata"].get("namespace", "default"), d["metadata"]["name"]) for d in docs]
-        print(f"== applied {len(docs)} SeccompProfiles from {examples}")
+        print(f"== applied {len(docs) - 1} SeccompProfiles from {examples}, and one invalid one")
         statuses = await _wait_settled(cluster, keys, timeout=60)
 
         print("\n$ kubectl get seccompprofiles -A")
@@ -121,7 +132,7 @@ async def main(workdir: str | None = None, nodes: int = 3, run_container: bool =
         print(_table(rows))
         invalid = {k: s for k, s in statuses.items() if s.get("phase") == c.PHASE_INVALID}
         for key, st in invalid.items():
-            print(f"\n{key} is Invalid, nothing written; findings:")
+            print(f"\n{key} is Invalid, no node wrote it; findings in its status:")
             for f in st.get("findings") or []:
                 print(f"  {f.get('severity')} {f.get('path')}: {f.get('message')}")
 

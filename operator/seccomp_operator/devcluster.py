@@ -21,6 +21,7 @@ import contextlib
 import copy
 import datetime
 import itertools
+import logging
 import threading
 import time
 import uuid
@@ -197,6 +198,9 @@ class DevCluster:
         self.roles: dict[str, RoleHandle] = {}
 
     async def __aenter__(self) -> DevCluster:
+        # Roles run in threads on purpose (see RoleHandle); Kopf's warning about OS signals
+        # not being handled there is expected and only noise.
+        logging.getLogger("kopf._core.reactor.running").setLevel(logging.ERROR)
         await self._stack.__aenter__()
         await self._stack.enter_async_context(self.emulator)
         self._server = await self._stack.enter_async_context(kmock.Server(self.emulator))
