@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -21,6 +22,11 @@ from . import __version__
 from . import constants as c
 
 EXIT_OK, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
+
+#: Modules of this package that add subcommands: each has ``register(subparsers)``
+#: which calls ``subparsers.add_parser(...)`` and ``set_defaults(func=...)``; the
+#: function takes the parsed ``argparse.Namespace`` and returns the exit code.
+EXTRA_COMMANDS: tuple[str, ...] = ()
 
 
 class _ContextFilter(logging.Filter):
@@ -199,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-container", action="store_true", help="skip the containerd part")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    for module in EXTRA_COMMANDS:
+        importlib.import_module(f"{__package__}.{module}").register(sub)
     return parser
 
 
