@@ -26,9 +26,11 @@ system-deps:
 demo: install system-deps
 	$(BIN)/seccomp-operator demo
 
+LINT_DIRS := operator tests $(wildcard bench)
+
 lint: install
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy
 
 unit: install
