@@ -10,7 +10,7 @@
 # Needs root.  Exit status 0 when a daemon answers at the end, non-zero (with the log tail) if not.
 set -euo pipefail
 
-PACKAGES=(containerd runc busybox-static libseccomp2 strace)
+PACKAGES=(containerd runc busybox-static libseccomp2 strace openssl)
 SOCKET=/run/containerd/containerd.sock
 LOG=${CONTAINERD_LOG:-/var/log/seccomp-operator-containerd.log}
 START_TIMEOUT=${CONTAINERD_START_TIMEOUT:-60}

@@ -33,6 +33,7 @@ MANIFEST_DIR = REPO / "manifests"
 EXAMPLE_DIR = REPO / "examples"
 PROFILE_CRD = CRD_DIR / "seccompprofiles.yaml"
 NODE_STATUS_CRD = CRD_DIR / "seccompnodestatuses.yaml"
+POLICY_CRD = CRD_DIR / "seccomppolicies.yaml"
 IMAGE = f"ghcr.io/seccomp-operator/seccomp-operator:{__version__}"
 
 #: At least two Kubernetes versions: the oldest we support and the newest the package ships.
@@ -201,7 +202,7 @@ def test_kustomizations_list_existing_resources() -> None:
                 )
     assert load_docs(MANIFEST_DIR / "kustomization.yaml")[0]["namespace"] == "seccomp-operator"
     crd_resources = load_docs(CRD_DIR / "kustomization.yaml")[0]["resources"]
-    assert sorted(crd_resources) == sorted(p.name for p in (PROFILE_CRD, NODE_STATUS_CRD))
+    assert sorted(crd_resources) == sorted(p.name for p in (PROFILE_CRD, NODE_STATUS_CRD, POLICY_CRD))
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) not installed")
@@ -211,7 +212,7 @@ def test_kustomize_build() -> None:
     ).stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds.count("CustomResourceDefinition") == 2
+    assert kinds.count("CustomResourceDefinition") == 3
     for d in docs:
         if d["kind"] in ("ServiceAccount", "Deployment", "DaemonSet"):
             assert d["metadata"]["namespace"] == "seccomp-operator"
@@ -462,7 +463,17 @@ EXAMPLES = example_profiles()
 
 def test_examples_are_there() -> None:
     names = {d["metadata"]["name"] for _, d in EXAMPLES}
-    assert names == {"audit", "violation", "fine-grained", "minimal-allow", "minimal-log", "deny-mkdir"}
+    assert names == {
+        "audit",
+        "violation",
+        "fine-grained",
+        "minimal-allow",
+        "minimal-log",
+        "deny-mkdir",
+        "runc-minimal",
+        "runtime-default-amd64",
+        "runtime-default-arm64",
+    }
     assert (EXAMPLE_DIR / "README.md").is_file()
 
 
@@ -674,7 +685,7 @@ def test_rbac_least_privilege() -> None:
     assert agent == {
         (g, c.PROFILE_PLURAL): {"get", "list", "watch"},
         (g, c.NODE_STATUS_PLURAL): {"get", "create", "patch", "update"},
-        ("", "nodes"): {"get"},
+        ("", "nodes"): {"get", "patch"},  # patch: remove the not-ready taint after the initial sync
     }
     controller = _rules(manifest("ClusterRole", "seccomp-operator-controller"))
     assert controller == {
@@ -831,6 +842,9 @@ def test_profile_crd_status_fields() -> None:
         "notReadyNodesOmitted",
         "findings",
         "conditions",
+        "referencingPods",
+        "referencingPodCount",
+        "removalAllowed",
     }
     assert set(status["notReadyNodes"]["items"]["properties"]) == {
         "name",

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
+import posixpath
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from . import __version__, nodefs, paths
 from . import constants as c
 from .findings import ProfileError, summary
 from .kube import ApiError, now_rfc3339
+from .metrics import AgentMetrics
 from .profiles import ProfileSnapshot, Renderer, dependents, snapshot_from_body
 
 logger = logging.getLogger("seccomp_operator.agent")
@@ -46,6 +49,8 @@ class AgentApi(Protocol):
     async def create_node_status(self, body: Mapping[str, Any]) -> None: ...
     async def patch_node_status(self, name: str, patch: Mapping[str, Any]) -> None: ...
     async def get_node_uid(self, name: str) -> str | None: ...
+    async def get_node_labels(self, name: str) -> dict[str, str] | None: ...
+    async def remove_node_taint(self, name: str, key: str, effect: str) -> bool: ...
 
 
 @dataclass
@@ -58,6 +63,9 @@ class AgentConfig:
         resync_seconds: period of the full resync (API list + check of every file).
         kubelet_root_candidates: other roots to name in the error when ``kubelet_root``
             does not exist (k0s, MicroK8s...).
+        remove_taint: once every enabled profile is installed after start, remove the
+            ``seccomp-operator.dev/not-ready:NoSchedule`` taint from this node (a no-op
+            when the node does not carry it).
     """
 
     node_name: str
@@ -69,6 +77,7 @@ class AgentConfig:
         "/var/snap/microk8s/common/var/lib/kubelet",
         "/var/lib/rancher/k3s/agent/kubelet",
     )
+    remove_taint: bool = True
 
 
 @dataclass
@@ -100,12 +109,16 @@ class Report:
     message: str = ""
     entries: dict[str, Entry] = field(default_factory=dict)
 
-    def status(self, cfg: AgentConfig) -> dict[str, Any]:
-        """The ``status`` object of this node's SeccompNodeStatus."""
+    def status(self, cfg: AgentConfig, kubelet_root: str | None = None) -> dict[str, Any]:
+        """The ``status`` object of this node's SeccompNodeStatus.
+
+        ``kubelet_root`` is the resolved root (node label override), default ``cfg.kubelet_root``.
+        """
+        root = kubelet_root or cfg.kubelet_root
         return {
             "nodeName": cfg.node_name,
-            "kubeletRoot": cfg.kubelet_root,
-            "seccompRoot": str(paths.seccomp_root(cfg.kubelet_root)),
+            "kubeletRoot": root,
+            "seccompRoot": str(paths.seccomp_root(root)),
             "agentVersion": __version__,
             "state": self.state,
             "message": self.message,
@@ -135,6 +148,15 @@ class Agent:
         self.cfg = cfg
         self.api = api
         self.dir = directory or nodefs.ManagedDir(cfg.kubelet_root)
+        #: The kubelet root in use: ``cfg.kubelet_root`` or the Node label's override.
+        self.kubelet_root = cfg.kubelet_root
+        #: False until the Node's labels were read (with an API) or a directory was injected.
+        self._root_resolved = api is None or directory is not None
+        self.metrics = AgentMetrics(cfg.node_name)
+        #: True once the not-ready taint is known to be absent from this node.
+        self.taint_done = not cfg.remove_taint
+        #: Profiles whose last write or removal failed on disk (the taint stays while any).
+        self._fs_failed: set[str] = set()
         self.profiles: dict[str, ProfileSnapshot] = {}
         self.renderer = Renderer()
         #: True once a full list from the API succeeded: only then may absence mean deletion.
@@ -154,10 +176,14 @@ class Agent:
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """Feed one watch event (``ADDED``/``MODIFIED``/``DELETED``, or None while listing)."""
         try:
-            snap = snapshot_from_body(body)
+            snap = _held(snapshot_from_body(body), body)
         except ValueError:
             return
         affected = {snap.key} | dependents(snap.key, self.profiles)
+        if event_type is None or (event_type == "ADDED" and snap.key in self.profiles):
+            # A (re)list after a watch restart (410 Gone, a cut stream): objects deleted
+            # meanwhile get no event at all, so check against a full list (one per burst).
+            self._full_due = True
         if event_type == "DELETED":
             self.profiles.pop(snap.key, None)
             self._gone.add(snap.key)
@@ -190,6 +216,11 @@ class Agent:
     async def step(self) -> None:
         """One pass: optional full list, reconcile, report.  Errors are logged, not raised."""
         self._wake.clear()
+        if not self._root_resolved:
+            await self._resolve_root()
+            if not self._root_resolved:  # never write under a root the label may override
+                await self.publish()
+                return
         full = self._full_due
         self._full_due = False
         if full and self.api is not None:
@@ -202,7 +233,7 @@ class Agent:
                 fresh: dict[str, ProfileSnapshot] = {}
                 for body in items:
                     try:
-                        snap = snapshot_from_body(body)
+                        snap = _held(snapshot_from_body(body), body)
                     except ValueError:
                         continue
                     fresh[snap.key] = snap
@@ -219,6 +250,54 @@ class Agent:
         await self.publish()
         if self.authoritative and full and self.report.state == "Ready":
             self.synced.set()
+        if self.synced.is_set() and not self.taint_done and not self._fs_failed and self.api is not None:
+            await self._remove_taint()
+
+    async def _resolve_root(self) -> None:
+        """Read this Node's labels; the kubelet-root label overrides ``cfg.kubelet_root``.
+
+        A label that is not an absolute normalised path is an agent Error (nothing is
+        written); a failed read is retried at the next step, and meanwhile nothing is
+        written either (the label may point elsewhere).
+        """
+        assert self.api is not None
+        try:
+            labels = await self.api.get_node_labels(self.cfg.node_name)
+        except ApiError as e:
+            self.report.state, self.report.message = c.NODE_ERROR, f"cannot read this Node's labels: {e}"
+            self._full_due = True
+            return
+        value = (labels or {}).get(c.KUBELET_ROOT_LABEL)
+        if value:
+            root = str(value)
+            if not root.startswith("/") or posixpath.normpath(root) != root:
+                self.report.state = c.NODE_ERROR
+                self.report.message = (
+                    f"node label {c.KUBELET_ROOT_LABEL}={root!r} is not an absolute normalised path"
+                )
+                self._full_due = True
+                return
+            if root != self.kubelet_root:
+                logger.info("kubelet root %s (from the node label)", root, extra=self._log())
+                self.dir.close()
+                self.dir = nodefs.ManagedDir(root)
+                self.kubelet_root = root
+                self._dir_open = False
+        self._root_resolved = True
+
+    async def _remove_taint(self) -> None:
+        """Remove the not-ready taint from this node; retried at the next step on failure."""
+        assert self.api is not None
+        try:
+            removed = await self.api.remove_node_taint(
+                self.cfg.node_name, c.NOT_READY_TAINT_KEY, c.NOT_READY_TAINT_EFFECT
+            )
+        except ApiError as e:
+            logger.warning("could not remove the not-ready taint (will retry): %s", e, extra=self._log())
+            return
+        if removed:
+            logger.info("all profiles installed; removed taint %s", c.NOT_READY_TAINT_KEY, extra=self._log())
+        self.taint_done = True
 
     # --- files ----------------------------------------------------------------------
     def _open_dir(self) -> bool:
@@ -228,7 +307,8 @@ class Agent:
             self.dir.open(candidates=self.cfg.kubelet_root_candidates)
         except nodefs.NodeFSError as e:
             self.report.state = c.NODE_ERROR
-            self.report.message = str(e)
+            self.report.message = _root_message(e, self.cfg.kubelet_root_candidates)
+            self.metrics.write_error(e.reason)
             logger.error("cannot use the kubelet root: %s", e, extra=self._log())
             return False
         self._dir_open = True
@@ -265,6 +345,10 @@ class Agent:
         for key in list(self.report.entries):
             if key not in self.profiles and key not in keys and full and self.authoritative:
                 del self.report.entries[key]
+        counts: dict[str, int] = {}
+        for entry in self.report.entries.values():
+            counts[entry.state] = counts.get(entry.state, 0) + 1
+        self.metrics.set_states(counts)
         return self.report
 
     def _reconcile_one(self, key: str) -> None:
@@ -293,14 +377,19 @@ class Agent:
                 f"not written: {summary(e.findings, 3)}",
             )
             return
+        started = time.perf_counter()
         try:
             # write() replaces a planted symlink or hard link itself (rename never
             # writes through a link) and skips the write when the bytes already match.
             self.dir.write(namespace, name, rendered.content)
             back = self.dir.read(namespace, name)
         except nodefs.NodeFSError as e:
+            self.metrics.write_error(e.reason)
+            self._fs_failed.add(key)
             self._set(key, c.NODE_ERROR, self._hash_on_disk(namespace, name), path, f"{e.reason}: {e}")
             return
+        self.metrics.observe_write(time.perf_counter() - started)
+        self._fs_failed.discard(key)
         if back != rendered.content:
             self._set(
                 key, c.NODE_ERROR, sha256_hex(back or b""), path, "read-back differs from the written bytes"
@@ -313,8 +402,10 @@ class Agent:
         try:
             self.dir.remove(namespace, name)
         except nodefs.NodeFSError as e:
+            self.metrics.write_error(e.reason)
             self._set(key, c.NODE_ERROR, "", path, f"cannot remove: {e}")
             return
+        self._fs_failed.discard(key)
         self._gone.discard(key)
         if drop:
             self.report.entries.pop(key, None)
@@ -345,7 +436,7 @@ class Agent:
         """
         if self.api is None:
             return
-        status = self.report.status(self.cfg)
+        status = self.report.status(self.cfg, self.kubelet_root)
         if status == self._written_status:
             return
         try:
@@ -392,6 +483,36 @@ class Agent:
 
     def _log(self, profile: str | None = None) -> dict[str, Any]:
         return {"node": self.cfg.node_name, "profile": profile or "-"}
+
+
+def _root_message(e: nodefs.NodeFSError, checked: tuple[str, ...]) -> str:
+    """A short per-node message for a kubelet root problem, candidates first (status caps messages).
+
+    Shape: ``kubelet root X not found on node (detected candidates: A, B; checked: ...);
+    set the node label seccomp-operator.dev/kubelet-root``.
+    """
+    if not isinstance(e, nodefs.KubeletRootMissing):
+        return str(e)
+    found = ", ".join(e.candidates_present) or "none"
+    return (
+        f"kubelet root {e.path} not found on node (detected candidates: {found}; "
+        f"checked: {', '.join(checked)}); set the node label {c.KUBELET_ROOT_LABEL}; nothing was created"
+    )
+
+
+def _held(snap: ProfileSnapshot, body: Mapping[str, Any]) -> ProfileSnapshot:
+    """A profile being deleted stays installed until the controller allows removal.
+
+    The controller sets ``status.removalAllowed`` once no pod uses the profile
+    any more (deletion protection); until then the agent treats the profile as
+    not being deleted, so a pod starting or restarting still finds its file.
+    """
+    if not snap.deleting:
+        return snap
+    status = body.get("status")
+    if isinstance(status, Mapping) and status.get("removalAllowed") is True:
+        return snap
+    return dataclasses.replace(snap, deleting=False)
 
 
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

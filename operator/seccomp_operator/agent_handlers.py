@@ -16,6 +16,7 @@ import kopf
 from . import constants as c
 from .agent import Agent, AgentConfig
 from .kube import KubeApi
+from .metrics import serve
 from .roles import RoleMemo, base_settings, stop_task
 from .roles import login as role_login
 
@@ -37,11 +38,20 @@ async def start(settings: kopf.OperatorSettings, memo: RoleMemo, **_: Any) -> No
     memo.api = KubeApi(memo.endpoint)
     memo.core = Agent(cfg, memo.api)
     memo.task = asyncio.create_task(memo.core.run(), name=f"agent-{cfg.node_name}")
+    port = memo.extras.get("metrics_port")
+    if port is not None:
+        agent = memo.core
+        memo.extras["metrics_runner"] = await serve(
+            agent.metrics.registry, agent.synced.is_set, port=int(port)
+        )
 
 
 @kopf.on.cleanup(registry=registry)
 async def stop(memo: RoleMemo, **_: Any) -> None:
-    """Stop the loop; files stay on disk (running containers and the kubelet need them)."""
+    """Stop the loop and the metrics endpoint; files stay on disk (the kubelet needs them)."""
+    runner = memo.extras.pop("metrics_runner", None)
+    if runner is not None:
+        await runner.cleanup()
     await stop_task(memo)
 
 

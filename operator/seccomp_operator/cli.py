@@ -26,7 +26,8 @@ EXIT_OK, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
 #: Modules of this package that add subcommands: each has ``register(subparsers)``
 #: which calls ``subparsers.add_parser(...)`` and ``set_defaults(func=...)``; the
 #: function takes the parsed ``argparse.Namespace`` and returns the exit code.
-EXTRA_COMMANDS: tuple[str, ...] = ()
+EXTRA_COMMANDS: tuple[str, ...] = ("lint", "convert", "diff", "probe", "record", "harden")
+EXTRA_COMMANDS += ("kubectl_plugin",)
 
 
 class _ContextFilter(logging.Filter):
@@ -72,15 +73,31 @@ def _endpoint(args: argparse.Namespace) -> Any:
     )
 
 
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return port
+
+
 def cmd_controller(args: argparse.Namespace) -> int:
     """Run the controller until interrupted."""
     from . import controller_handlers, roles
     from .controller import ControllerConfig
 
     configure_logging("controller", verbose=args.verbose)
-    memo = roles.RoleMemo(
-        endpoint=_endpoint(args), config=ControllerConfig(status_interval=args.status_interval)
-    )
+    cfg = ControllerConfig(status_interval=args.status_interval, report_timeout=args.report_timeout)
+    memo = roles.RoleMemo(endpoint=_endpoint(args), config=cfg)
+    if args.metrics_port is not None:
+        memo.extras["metrics_port"] = args.metrics_port
+    if args.webhook_host:
+        memo.extras["webhook"] = {
+            "mode": "serve",
+            "host": args.webhook_host,
+            "port": args.webhook_port,
+            "certfile": args.webhook_cert,
+            "pkeyfile": args.webhook_key,
+        }
     asyncio.run(roles.run(controller_handlers.registry, memo, liveness_endpoint=args.liveness))
     return EXIT_OK
 
@@ -95,9 +112,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
         return EXIT_ERRORS
     configure_logging("agent", node=args.node_name, verbose=args.verbose)
     cfg = AgentConfig(
-        node_name=args.node_name, kubelet_root=args.kubelet_root, resync_seconds=args.resync_seconds
+        node_name=args.node_name,
+        kubelet_root=args.kubelet_root,
+        resync_seconds=args.resync_seconds,
+        remove_taint=not args.no_remove_taint,
     )
     memo = roles.RoleMemo(endpoint=_endpoint(args), config=cfg)
+    if args.metrics_port is not None:
+        memo.extras["metrics_port"] = args.metrics_port
     asyncio.run(roles.run(agent_handlers.registry, memo, liveness_endpoint=args.liveness))
     return EXIT_OK
 
@@ -161,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--insecure", action="store_true", help="skip TLS verification (local emulator only)")
         p.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+        env_port = os.environ.get("METRICS_PORT")
+        p.add_argument(
+            "--metrics-port",
+            type=_port,
+            default=int(env_port) if env_port else None,
+            help="serve /metrics, /healthz and /readyz on this port (env METRICS_PORT; default off)",
+        )
         p.add_argument("-v", "--verbose", action="store_true")
         return p
 
@@ -171,6 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="minimum seconds between two status writes of one profile (default 1)",
     )
+    p.add_argument(
+        "--report-timeout",
+        type=float,
+        default=c.DEFAULT_REPORT_TIMEOUT,
+        help="seconds a ready agent may take to report the current content before its node "
+        f"is shown as Unknown (default {c.DEFAULT_REPORT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--webhook-host",
+        default=None,
+        help="serve the validating admission webhook for this Service DNS name (default: off)",
+    )
+    p.add_argument("--webhook-port", type=_port, default=9443, help="webhook port (default 9443)")
+    p.add_argument("--webhook-cert", default=None, help="TLS certificate file (re-read when it changes)")
+    p.add_argument("--webhook-key", default=None, help="TLS private key file")
     p.set_defaults(func=cmd_controller)
 
     p = role("agent", "write profiles into this node's kubelet seccomp directory")
@@ -187,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         help="period of the full resync: API list and check of every file (default 60)",
+    )
+    p.add_argument(
+        "--no-remove-taint",
+        action="store_true",
+        help=f"leave the {c.NOT_READY_TAINT_KEY} taint on the node (default: removed after the initial sync)",
     )
     p.set_defaults(func=cmd_agent)
 

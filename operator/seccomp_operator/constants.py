@@ -106,3 +106,15 @@ MAX_BASE_DEPTH: Final = 8
 NOT_READY_NODES_CAP: Final = 20
 #: Longest message kept per node entry in status (characters).
 MESSAGE_CAP: Final = 300
+
+# --- Rollout at scale (issue 4) ----------------------------------------------------------
+#: Taint new nodes carry until their agent installed every enabled profile
+#: (kubelet ``--register-with-taints=seccomp-operator.dev/not-ready=:NoSchedule``).
+NOT_READY_TAINT_KEY: Final = f"{GROUP}/not-ready"
+NOT_READY_TAINT_EFFECT: Final = "NoSchedule"
+#: Pods listed by name in ``status.referencingPods`` while a deletion waits for them.
+REFERENCING_PODS_CAP: Final = 20
+#: Seconds a ready agent may take to report the current content before its node is Unknown.
+DEFAULT_REPORT_TIMEOUT: Final = 120.0
+EVENT_DELETION_BLOCKED: Final = "DeletionWaitsForPods"
+REASON_REPORT_TIMEOUT: Final = "ReportTimeout"

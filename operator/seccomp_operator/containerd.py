@@ -79,6 +79,32 @@ REJECTION_MARKERS: tuple[str, ...] = ("OCI runtime create failed", "decoding sec
 ALLOW_ALL_PROFILE: dict[str, object] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}
 
 
+@dataclass(frozen=True)
+class BindMount:
+    """A host path bind-mounted into a container: ``ctr run --mount type=bind,src=S,dst=D,options=rbind:ro``.
+
+    ``source`` and ``destination`` are absolute paths (``destination`` defaults to ``source``);
+    ``readonly`` picks ``rbind:ro`` or ``rbind:rw``.  runc creates the mount point inside the
+    root filesystem when it is missing (a directory, or a file when ``source`` is a file).
+    """
+
+    source: str
+    destination: str | None = None
+    readonly: bool = True
+
+    def ctr_option(self) -> str:
+        """The value of ctr's ``--mount`` option.
+
+        Raises:
+            ValueError: a path is relative or contains ``,`` or ``=`` (ctr splits on them).
+        """
+        dst = self.destination or self.source
+        for path in (self.source, dst):
+            if not path.startswith("/") or "," in path or "=" in path:
+                raise ValueError(f"bind mount path {path!r} must be absolute and free of ',' and '='")
+        return f"type=bind,src={self.source},dst={dst},options=rbind:{'ro' if self.readonly else 'rw'}"
+
+
 class DataplaneError(RuntimeError):
     """The data plane itself failed (daemon not reachable, ctr misbehaving), not the profile."""
 
@@ -372,10 +398,16 @@ class Containerd:
         self.stop()
 
     def run(
-        self, profile_path: Path | str, argv: Sequence[str], rootfs: Path | str, timeout: float = 60.0
+        self,
+        profile_path: Path | str,
+        argv: Sequence[str],
+        rootfs: Path | str,
+        timeout: float = 60.0,
+        *,
+        mounts: Sequence[BindMount] = (),
     ) -> Result:
-        """:func:`run_container` against this daemon."""
-        return run_container(profile_path, argv, rootfs, timeout, address=self.address)
+        """:func:`run_container` against this daemon (``mounts``: extra bind mounts)."""
+        return run_container(profile_path, argv, rootfs, timeout, address=self.address, mounts=mounts)
 
 
 # One daemon per test process, shared by every fixture that asks (even if the fixture is
@@ -487,18 +519,20 @@ def run_container(
     timeout: float = 60.0,
     *,
     address: str | None = None,
+    mounts: Sequence[BindMount] = (),
 ) -> Result:
     """Run ``argv`` in a fresh container on ``rootfs`` with the seccomp profile at ``profile_path``.
 
     The command is ``ctr --address A --namespace seccomp-operator-test --connect-timeout 5s run
-    --rm --rootfs --seccomp --seccomp-profile PROFILE ROOTFS ID ARGV...`` with a unique ``ID``
-    (:func:`new_container_id`); both paths are made absolute.  ``address`` defaults to
+    --rm --rootfs --seccomp --seccomp-profile PROFILE [--mount M]... ROOTFS ID ARGV...`` with a
+    unique ``ID`` (:func:`new_container_id`); both paths are made absolute; one ``--mount``
+    per entry of ``mounts`` (:meth:`BindMount.ctr_option`).  ``address`` defaults to
     :func:`active_address`.  Whatever happened, a container left behind is killed and removed.
 
     Returns the :class:`Result` (a non-zero ``rc`` is not an error here).
 
     Raises:
-        ValueError: if ``argv`` is empty.
+        ValueError: if ``argv`` is empty or a mount path is unusable.
         DataplaneTimeout: if the run takes longer than ``timeout`` seconds (ctr is killed and
             the container removed first).
     """
@@ -512,6 +546,7 @@ def run_container(
         "--seccomp",
         "--seccomp-profile",
         str(Path(profile_path).resolve()),
+        *(arg for mount in mounts for arg in ("--mount", mount.ctr_option())),
         str(Path(rootfs).resolve()),
         cid,
         *argv,

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import constants as c
-from . import paths, rollout
+from . import paths, podrefs, rollout
 from .findings import ProfileError
 from .kube import ApiError, now_rfc3339
+from .metrics import ControllerMetrics
 from .profiles import (
     ProfileSnapshot,
     Renderer,
@@ -39,6 +40,11 @@ logger = logging.getLogger("seccomp_operator.controller")
 
 class ControllerApi(Protocol):
     """The API calls the controller makes itself (implemented by :class:`kube.KubeApi`)."""
+
+    async def list_nodes(self) -> list[dict[str, Any]]: ...
+    async def list_agent_pods(self) -> list[dict[str, Any]]: ...
+    async def list_node_statuses(self) -> list[dict[str, Any]]: ...
+    async def list_pods(self) -> list[dict[str, Any]]: ...
 
     async def patch_profile_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
     async def delete_node_status(self, name: str) -> None: ...
@@ -59,9 +65,13 @@ class ControllerConfig:
 
     Attributes:
         status_interval: minimum seconds between two status writes of one profile.
+        report_timeout: seconds a node with a ready agent may take to report the
+            current content; after that it is ``Unknown`` ("agent has not reported
+            within Ns") and no longer shown as progressing.
     """
 
     status_interval: float = 1.0
+    report_timeout: float = c.DEFAULT_REPORT_TIMEOUT
 
 
 @dataclass
@@ -86,6 +96,17 @@ class Controller:
         self._last_write: dict[str, float] = {}
         self._events_sent: dict[tuple[str, str], str] = {}
         self._wake = asyncio.Event()
+        #: pod ``<ns>/<name>`` -> keys of our profiles it uses (only pods that use one).
+        self.pod_refs: dict[str, frozenset[str]] = {}
+        #: True once a full pod list (or the pod watch's initial listing) was seen.
+        self.pods_primed = False
+        #: (profile key, node) -> (expected hash, monotonic time the node started lagging).
+        self._lagging: dict[tuple[str, str], tuple[str, float]] = {}
+        #: profile key -> monotonic time at which a lagging node's report timeout expires.
+        self._recheck: dict[str, float] = {}
+        #: profile key -> (generation, monotonic time the controller first saw it).
+        self._spec_seen: dict[str, tuple[int | None, float]] = {}
+        self.metrics = ControllerMetrics()
 
     # --- inputs (called by the watch handlers) ------------------------------------------
     def observe_profile(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -99,7 +120,14 @@ class Controller:
             self.profiles.pop(snap.key, None)
             self._last_write.pop(snap.key, None)
             self._events_sent = {k: v for k, v in self._events_sent.items() if k[0] != snap.key}
+            self._lagging = {k: v for k, v in self._lagging.items() if k[0] != snap.key}
+            self._recheck.pop(snap.key, None)
+            self._spec_seen.pop(snap.key, None)
+            self.metrics.forget_profile(snap.key)
         else:
+            seen = self._spec_seen.get(snap.key)
+            if seen is None or seen[0] != snap.generation:
+                self._spec_seen[snap.key] = (snap.generation, time.monotonic())
             meta = body.get("metadata") or {}
             ref = {
                 "apiVersion": c.API_VERSION,
@@ -153,6 +181,40 @@ class Controller:
         if old != read:
             self._mark(set(self.profiles))
 
+    def observe_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """Any pod event: remember which of our profiles it uses (nothing else of it is kept).
+
+        Only profiles being deleted are marked dirty, since only their status and
+        finalizer depend on pods.
+        """
+        meta = body.get("metadata") or {}
+        pod_key = f"{meta.get('namespace')}/{meta.get('name')}"
+        refs = frozenset() if event_type == "DELETED" else podrefs.profiles_used(body)
+        old = self.pod_refs.get(pod_key, frozenset())
+        if refs:
+            self.pod_refs[pod_key] = refs
+        else:
+            self.pod_refs.pop(pod_key, None)
+        if refs != old:
+            self._mark({k for k in refs ^ old if k in self.profiles and self.profiles[k].snap.deleting})
+
+    def pods_using(self, key: str) -> list[str]:
+        """Pods (``<namespace>/<name>``, sorted) that use profile ``key`` now."""
+        return sorted(pod for pod, refs in self.pod_refs.items() if key in refs)
+
+    async def prime_pods(self) -> None:
+        """List every pod once, so a deletion right after start cannot miss a user.
+
+        Raises:
+            ApiError: the list failed (the caller retries; nothing is released meanwhile).
+        """
+        if self.pods_primed:
+            return
+        for body in await self.api.list_pods():
+            self.observe_pod(None, body)
+        self.pods_primed = True
+        self._mark({k for k, t in self.profiles.items() if t.snap.deleting})
+
     def _mark(self, keys: set[str]) -> None:
         if keys:
             self._dirty |= keys
@@ -185,6 +247,7 @@ class Controller:
         if tracked is None:
             return None
         snap = tracked.snap
+        views = self.node_views()
         return rollout.profile_status(
             namespace=snap.namespace,
             name=snap.name,
@@ -192,19 +255,83 @@ class Controller:
             enabled=snap.enabled,
             deleting=snap.deleting,
             verdict=self.verdict(snap),
-            nodes=self.node_views(),
+            nodes=views,
             previous=tracked.status,
             now=now_rfc3339(),
             localhost_profile=paths.localhost_profile(snap.namespace, snap.name),
+            overdue=self._overdue(key, snap, views),
+            pods=self.pods_using(key) if snap.deleting else (),
+            removal_allowed=snap.deleting and self.pods_primed and not self.pods_using(key),
         )
+
+    def _overdue(self, key: str, snap: ProfileSnapshot, views: list[rollout.NodeView]) -> dict[str, float]:
+        """Nodes whose ready agent has lagged behind the current content for longer than the timeout.
+
+        Tracks, per (profile, node), since when the node has not had the expected hash,
+        and schedules a recheck of ``key`` for when the earliest timeout expires.
+        """
+        expected = self.verdict(snap).content_hash if snap.wanted else None
+        now = time.monotonic()
+        timeout = self.cfg.report_timeout
+        late: dict[str, float] = {}
+        due: float | None = None
+        for view in views:
+            lag_key = (key, view.name)
+            lagging = expected is not None and view.agent is not None and view.agent.ready
+            if lagging:
+                st = rollout.node_state(key, expected, view)
+                lagging = st.state in (c.NODE_PENDING, c.NODE_OUTDATED)
+            if not lagging or expected is None:
+                self._lagging.pop(lag_key, None)
+                continue
+            since_hash, since = self._lagging.get(lag_key, (expected, now))
+            if since_hash != expected:
+                since = now
+            self._lagging[lag_key] = (expected, since)
+            if now - since >= timeout:
+                late[view.name] = timeout
+            else:
+                due = since + timeout if due is None else min(due, since + timeout)
+        if due is None:
+            self._recheck.pop(key, None)
+        else:
+            self._recheck[key] = due
+        return late
 
     def deletion_blockers(self, key: str) -> list[str]:
         """Nodes that still hold the file of ``key`` (see :func:`rollout.deletion_blockers`)."""
         return rollout.deletion_blockers(key, self.node_views())
 
     # --- the loop ---------------------------------------------------------------------
+    async def prime(self) -> None:
+        """Load Nodes, agent pods and node reports with full lists before the first write.
+
+        Watch events arrive per resource in no particular order; without this, a
+        restarted controller could briefly publish "1/3" over a correct "3/3" because
+        it saw a profile before the node reports.  Retries until the lists succeed.
+        """
+        delay = 0.5
+        while True:
+            try:
+                nodes = await self.api.list_nodes()
+                pods = await self.api.list_agent_pods()
+                reports = await self.api.list_node_statuses()
+            except ApiError as e:
+                logger.warning("initial lists failed (retrying in %.1fs): %s", delay, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            for body in nodes:
+                self.observe_node(None, body)
+            for body in pods:
+                self.observe_agent_pod(None, body)
+            for body in reports:
+                self.observe_report(None, body)
+            return
+
     async def run(self) -> None:
-        """Write dirty statuses, coalesced per profile; never returns."""
+        """Prime the caches, then write dirty statuses, coalesced per profile; never returns."""
+        await self.prime()
         while True:
             delay = await self.flush()
             with contextlib.suppress(TimeoutError):
@@ -219,6 +346,10 @@ class Controller:
         self._wake.clear()
         now = time.monotonic()
         due_in: float | None = None
+        for key, at in list(self._recheck.items()):
+            if at <= now:
+                del self._recheck[key]
+                self._dirty.add(key)
         for key in sorted(self._dirty):
             wait = self._last_write.get(key, -1e9) + self.cfg.status_interval - now
             if wait > 0:
@@ -226,6 +357,9 @@ class Controller:
                 continue
             self._dirty.discard(key)
             await self._write_status(key)
+        if self._recheck:  # a lagging node's report timeout expires then
+            soonest = min(self._recheck.values()) - time.monotonic()
+            due_in = soonest if due_in is None else min(due_in, soonest)
         return due_in
 
     async def _write_status(self, key: str) -> None:
@@ -240,12 +374,14 @@ class Controller:
         if status is None:
             return
         await self._events(key, tracked, status)
+        self._observe_metrics(key, tracked, status)
         if _same(status, tracked.status):
             return
         snap = tracked.snap
         try:
             await self.api.patch_profile_status(snap.namespace, snap.name, status)
         except ApiError as e:
+            self.metrics.write_errors.labels(reason=str(e.status or "Unreachable")).inc()
             if e.status == 404:
                 return
             logger.warning("status write for %s failed (will retry): %s", key, e, extra={"profile": key})
@@ -260,15 +396,42 @@ class Controller:
         if phase == c.PHASE_INVALID:
             msg = "; ".join(_findings_text(status)[:5])
             await self._event_once(key, "invalid", msg, tracked, c.EVENT_INVALID, "Warning")
+            return  # the nodes' errors say the same thing; one event is enough
+        if status.get("contentHash") is None:
+            return  # base profile missing: the Ready condition says so
         for node in status.get("notReadyNodes") or []:
             if node.get("state") == c.NODE_ERROR:
                 msg = f"node {node.get('name')}: {node.get('message')}"
                 await self._event_once(
                     key, f"node:{node.get('name')}", msg, tracked, c.EVENT_NODE_ERROR, "Warning"
                 )
+        if phase == c.PHASE_TERMINATING and status.get("referencingPodCount"):
+            pods = list(status.get("referencingPods") or [])
+            count = int(status.get("referencingPodCount") or 0)
+            more = f" and {count - len(pods)} more" if count > len(pods) else ""
+            msg = f"deletion waits for {count} pod(s) using the profile: {', '.join(pods)}{more}"
+            await self._event_once(key, "pods", msg, tracked, c.EVENT_DELETION_BLOCKED, "Warning")
         if phase == c.PHASE_INSTALLED:
             msg = f"installed on {status.get('ready')} nodes (content {str(status.get('contentHash'))[:12]})"
             await self._event_once(key, "ready", msg, tracked, c.EVENT_READY, "Normal")
+
+    def _observe_metrics(self, key: str, tracked: _Tracked, status: Mapping[str, Any]) -> None:
+        """Nodes by state for this profile, and the rollout time once it first becomes Installed."""
+        self.metrics.set_profile(key, status)
+        seen = self._spec_seen.get(key)
+        already = (tracked.status.get("phase"), tracked.status.get("observedGeneration")) == (
+            c.PHASE_INSTALLED,
+            tracked.snap.generation,
+        )
+        if (
+            seen is not None
+            and seen[1] != float("inf")
+            and status.get("phase") == c.PHASE_INSTALLED
+            and seen[0] == tracked.snap.generation
+            and not already
+        ):
+            self.metrics.rollout_seconds.observe(time.monotonic() - seen[1])
+            self._spec_seen[key] = (seen[0], float("inf"))  # observed once per generation
 
     async def _event_once(
         self, key: str, slot: str, message: str, tracked: _Tracked, reason: str, type_: str

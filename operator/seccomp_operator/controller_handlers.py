@@ -1,8 +1,11 @@
 """Kopf handlers of the controller: a thin layer over :class:`controller.Controller`.
 
-Watches SeccompProfiles, SeccompNodeStatuses, Nodes and the agent pods; holds the
-one finalizer per profile (``seccomp-operator.dev/finalizer``) until every node with
-a ready agent has removed the file.
+Watches SeccompProfiles, SeccompNodeStatuses, Nodes and pods (agent pods for
+readiness; every pod for the profiles it references, of which only the set of
+profile keys is kept); holds the one finalizer per profile
+(``seccomp-operator.dev/finalizer``) until no pod uses the profile and every node
+with a ready agent has removed the file.  Serves ``/metrics``, ``/healthz`` and
+``/readyz`` when ``memo.extras["metrics_port"]`` is set.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import kopf
 
 from . import constants as c
 from .controller import Controller, ControllerConfig
-from .kube import KubeApi
+from .kube import ApiError, KubeApi
+from .metrics import serve
 from .roles import RoleMemo, base_settings, stop_task
 from .roles import login as role_login
 
@@ -39,15 +43,22 @@ async def start(settings: kopf.OperatorSettings, memo: RoleMemo, **_: Any) -> No
         prefix=c.KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.enabled = False  # our own events come from Controller, with our reasons
+    admission.configure_webhooks(settings, **memo.extras.get("webhook", {"mode": "off"}))
     cfg: ControllerConfig = memo.config
     memo.api = KubeApi(memo.endpoint)
     memo.core = Controller(cfg, memo.api)
     memo.task = asyncio.create_task(memo.core.run(), name="controller-status")
+    port = memo.extras.get("metrics_port")
+    if port is not None:
+        memo.extras["metrics_runner"] = await serve(memo.core.metrics.registry, lambda: True, port=int(port))
 
 
 @kopf.on.cleanup(registry=registry)
 async def stop(memo: RoleMemo, **_: Any) -> None:
-    """Stop the status loop."""
+    """Stop the status loop and the metrics endpoint."""
+    runner = memo.extras.pop("metrics_runner", None)
+    if runner is not None:
+        await runner.cleanup()
     await stop_task(memo)
 
 
@@ -77,10 +88,31 @@ def agent_pod_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any)
     memo.core.observe_agent_pod(type, body)
 
 
+@kopf.on.event("", "v1", "pods", registry=registry)
+def pod_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+    """Any pod: which of our profiles it uses (deletion waits while one does)."""
+    memo.core.observe_pod(type, body)
+
+
 @kopf.on.delete(c.GROUP, c.VERSION, c.PROFILE_PLURAL, registry=registry)
-def profile_deleted(namespace: str | None, name: str, memo: RoleMemo, **_: Any) -> None:
-    """Hold the finalizer until every node with a ready agent has removed the file."""
-    blockers = memo.core.deletion_blockers(f"{namespace}/{name}")
+async def profile_deleted(namespace: str | None, name: str, memo: RoleMemo, **_: Any) -> None:
+    """Hold the finalizer while pods use the profile, then until every ready node removed the file."""
+    key = f"{namespace}/{name}"
+    try:
+        await memo.core.prime_pods()
+    except ApiError as e:
+        raise kopf.TemporaryError(f"cannot list pods to check for users of the profile: {e}", delay=2) from e
+    pods = memo.core.pods_using(key)
+    if pods:
+        shown = ", ".join(pods[:5]) + (f" and {len(pods) - 5} more" if len(pods) > 5 else "")
+        # Each retry is a patch of the profile that every agent's watch receives, so pods
+        # (often long-lived) are re-checked every 5 s rather than every second.
+        raise kopf.TemporaryError(f"waiting for {len(pods)} pod(s) using the profile: {shown}", delay=5)
+    blockers = memo.core.deletion_blockers(key)
     if blockers:
         shown = ", ".join(blockers[:5]) + (f" and {len(blockers) - 5} more" if len(blockers) > 5 else "")
         raise kopf.TemporaryError(f"waiting for nodes to remove the file: {shown}", delay=1)
+
+
+# The validating webhook registers on ``registry`` above, so it is imported last.
+from . import admission  # noqa: E402

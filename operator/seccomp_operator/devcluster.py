@@ -52,18 +52,49 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request the emulator served: ``method`` (``GET``, ``POST``...), the resource's
+    ``plural`` (empty for non-resource paths), ``subresource`` (``status`` or empty),
+    ``watch`` (a watch stream) and the object ``name`` (empty for collections)."""
+
+    method: str
+    plural: str
+    subresource: str
+    watch: bool
+    name: str
+
+
 class ClusterEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     """kmock's emulator plus uid, resourceVersion, generation and status-subresource rules."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._rv = itertools.count(1)
+        self._log: list[RequestRecord] = []
+        #: id(request) -> (arrival time, is a watch) for requests still being served.
+        self._inflight: dict[int, tuple[float, bool]] = {}
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request served so far, in arrival order (a copy; see :class:`RequestRecord`)."""
+        return list(self._log)
 
     def _key(self, request: Any) -> tuple[str, str, str]:
         res = request.resource
         return (str(res.group or ""), str(res.version or ""), str(res.plural or ""))
 
     async def _handle(self, request: Any) -> Any:
+        res = request.resource
+        record = RequestRecord(
+            method=str(request.method).upper().rsplit(".", 1)[-1],
+            plural=str(getattr(res, "plural", "") or ""),
+            subresource=str(request.subresource or ""),
+            watch="watch" in str(getattr(request, "params", "") or ""),
+            name=str(request.name or ""),
+        )
+        self._log.append(record)
+        self._trim()
         if request.resource is not None and isinstance(request.data, dict | list):
             stamped = self._stamp(request)
             if stamped is not request:
@@ -74,7 +105,30 @@ class ClusterEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                         self._requests[i] = stamped
                         break
                 request = stamped
-        return await super()._handle(request)
+        self._inflight[id(request)] = (time.monotonic(), record.watch)
+        try:
+            return await super()._handle(request)
+        finally:
+            self._inflight.pop(id(request), None)
+
+    def _trim(self) -> None:
+        """Keep kmock's request log short: it matches every request against reactions by
+        iterating over all requests it has logged, so each request would cost O(all so far).
+
+        Kept: the last 16 and every request still being served (whose reaction may not be
+        chosen yet), except watch streams older than 2 s (chosen long ago, served forever).
+        Our own log (:attr:`requests`) keeps everything.
+        """
+        if len(self._requests) <= 64:
+            return
+        now = time.monotonic()
+
+        def needed(r: Any) -> bool:
+            seen = self._inflight.get(id(r))
+            return seen is not None and not (seen[1] and now - seen[0] > 2.0)
+
+        head, tail = self._requests[:-16], self._requests[-16:]
+        self._requests[:] = [r for r in head if needed(r)] + tail
 
     def _stamp(self, request: Any) -> Any:
         has_status = self._key(request) in _STATUS_SUBRESOURCE
@@ -272,9 +326,31 @@ class DevCluster:
             "metadata": {"name": name, "uid": str(uuid.uuid4()), "creationTimestamp": _now()},
         }
 
-    async def add_node(self, name: str, labels: dict[str, str] | None = None) -> None:
-        """Create a Node."""
-        await self.create("/api/v1/nodes", {"metadata": {"name": name, "labels": labels or {}}, "spec": {}})
+    async def add_node(
+        self, name: str, labels: dict[str, str] | None = None, taints: list[dict[str, str]] | None = None
+    ) -> None:
+        """Create a Node, optionally with labels and ``spec.taints``."""
+        spec: dict[str, Any] = {"taints": list(taints)} if taints else {}
+        await self.create("/api/v1/nodes", {"metadata": {"name": name, "labels": labels or {}}, "spec": spec})
+
+    async def get_node(self, name: str) -> dict[str, Any] | None:
+        """A Node's body, or None."""
+        try:
+            return dict(await self.get(f"/api/v1/nodes/{name}"))
+        except RuntimeError:
+            return None
+
+    async def add_pod(
+        self, namespace: str, name: str, spec: dict[str, Any], *, phase: str = "Running"
+    ) -> None:
+        """Create a pod with ``spec`` (as a user's workload; nobody runs it) in ``phase``."""
+        path = f"/api/v1/namespaces/{namespace}/pods"
+        await self.create(path, {"metadata": {"name": name, "namespace": namespace}, "spec": spec})
+        await self.patch(f"{path}/{name}/status", {"status": {"phase": phase}})
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod."""
+        await self.delete(f"/api/v1/namespaces/{namespace}/pods/{name}")
 
     async def delete_node(self, name: str) -> None:
         """Delete a Node (its agent pod goes with it, as the node lifecycle controller does)."""
@@ -360,19 +436,43 @@ class DevCluster:
             return None
 
     # --- roles ----------------------------------------------------------------------
-    async def start_controller(self, *, status_interval: float = 0.2) -> RoleHandle:
-        """Start the controller in-process."""
+    async def start_controller(
+        self,
+        *,
+        status_interval: float = 0.2,
+        report_timeout: float = c.DEFAULT_REPORT_TIMEOUT,
+        metrics_port: int | None = None,
+    ) -> RoleHandle:
+        """Start the controller in-process (``metrics_port=0``: serve metrics on a free port)."""
         memo = roles.RoleMemo(
-            endpoint=self.endpoint, config=ControllerConfig(status_interval=status_interval)
+            endpoint=self.endpoint,
+            config=ControllerConfig(status_interval=status_interval, report_timeout=report_timeout),
         )
+        if metrics_port is not None:
+            memo.extras["metrics_port"] = metrics_port
         return await self._start("controller", controller_handlers.registry, memo)
 
     async def start_agent(
-        self, node: str, kubelet_root: str, *, resync_seconds: float = 30.0, mark_ready: bool = True
+        self,
+        node: str,
+        kubelet_root: str,
+        *,
+        resync_seconds: float = 30.0,
+        mark_ready: bool = True,
+        candidates: tuple[str, ...] | None = None,
+        metrics_port: int | None = None,
     ) -> RoleHandle:
-        """Start an agent for ``node`` writing under ``kubelet_root``; its pod is marked Ready."""
+        """Start an agent for ``node`` writing under ``kubelet_root``; its pod is marked Ready.
+
+        ``candidates`` replaces the agent's list of other plausible kubelet roots (tests
+        use temporary directories standing in for ``/var/lib/k0s/kubelet`` and the like).
+        """
         cfg = AgentConfig(node_name=node, kubelet_root=kubelet_root, resync_seconds=resync_seconds)
+        if candidates is not None:
+            cfg.kubelet_root_candidates = candidates
         memo = roles.RoleMemo(endpoint=self.endpoint, config=cfg)
+        if metrics_port is not None:
+            memo.extras["metrics_port"] = metrics_port
         handle = await self._start(f"agent/{node}", agent_handlers.registry, memo)
         if mark_ready:
             await self.set_agent_pod(node, ready=True)

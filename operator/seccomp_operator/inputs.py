@@ -75,6 +75,7 @@ def load_file(path: str) -> Loaded:
             return _resources(path, [value])
         return Loaded(path, text=text)
     try:
+        _check_yaml_shape(path, text)
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
@@ -85,6 +86,40 @@ def load_file(path: str) -> Loaded:
         _, findings = spec_mod.parse_profile_json(text)
         raise InputError(findings or [Finding(Severity.ERROR, "", f"{path} holds no profile")])
     return _resources(path, docs)
+
+
+#: Most YAML aliases (``*name``) read from one file: aliases of aliases grow exponentially
+#: when the result is walked ("billion laughs"); real profiles use none.
+MAX_YAML_ALIASES = 1000
+
+
+def _check_yaml_shape(path: str, text: str) -> None:
+    """Refuse YAML nested deeper than ``spec.MAX_DEPTH`` or with too many aliases, before building it.
+
+    PyYAML's composer recurses once per nesting level (a file of ``[[[[...`` ends in a
+    RecursionError after seconds); the event stream is read instead, and stops early.
+
+    Raises:
+        InputError: too deep or too many aliases.
+        yaml.YAMLError: not YAML (the caller explains it).
+    """
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > spec_mod.MAX_DEPTH:
+                mark = event.start_mark
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+                raise _error(
+                    f"{path} is nested more than {spec_mod.MAX_DEPTH} levels deep{where}; "
+                    "a profile needs at most 6"
+                )
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise _error(f"{path} uses more than {MAX_YAML_ALIASES} YAML aliases (*name)")
 
 
 def _resources(path: str, docs: list[Any]) -> Loaded:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +77,28 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _items(result: Any, what: str) -> list[dict[str, Any]]:
+    items = result.get("items") if isinstance(result, Mapping) else None
+    if not isinstance(items, list):
+        raise ApiError(0, f"malformed list response for {what} (no items)")
+    return [cast(dict[str, Any], i) for i in items]
+
+
+def _json(resp: Any) -> dict[str, Any]:
+    """Decode a raw (``_preload_content=False``) response body.
+
+    Raises:
+        ApiError: the body is not a JSON object.
+    """
+    try:
+        data = json.loads(resp.data)
+    except (ValueError, AttributeError) as e:
+        raise ApiError(0, f"malformed response: {e}") from None
+    if not isinstance(data, dict):
+        raise ApiError(0, "malformed response: not a JSON object")
+    return cast(dict[str, Any], data)
+
+
 class KubeApi:
     """Asynchronous facade over the calls the operator makes itself.
 
@@ -110,10 +133,7 @@ class KubeApi:
         result = await self._call(
             self._custom.list_cluster_custom_object, c.GROUP, c.VERSION, c.PROFILE_PLURAL
         )
-        items = result.get("items") if isinstance(result, Mapping) else None
-        if not isinstance(items, list):
-            raise ApiError(0, "malformed list response for seccompprofiles (no items)")
-        return [cast(dict[str, Any], i) for i in items]
+        return _items(result, c.PROFILE_PLURAL)
 
     async def patch_profile_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch ``status`` of one SeccompProfile (status subresource)."""
@@ -167,7 +187,113 @@ class KubeApi:
             if e.status != 404:
                 raise
 
+    async def list_node_statuses(self) -> list[dict[str, Any]]:
+        """All SeccompNodeStatus objects (complete, or the call raises)."""
+        result = await self._call(
+            self._custom.list_cluster_custom_object, c.GROUP, c.VERSION, c.NODE_STATUS_PLURAL
+        )
+        return _items(result, c.NODE_STATUS_PLURAL)
+
     # --- core ----------------------------------------------------------------------
+    async def _list_core(self, path: str, query: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+        # kubernetes 37's ApiClient.call_api(method, url, ...) takes no query or
+        # response-type arguments; read the raw body of the typed list calls instead.
+        selector = dict(query or []).get("labelSelector")
+        if path == "/api/v1/nodes":
+            resp = await self._call(self._core.list_node, _preload_content=False)
+        elif path == "/api/v1/pods":
+            resp = await self._call(
+                self._core.list_pod_for_all_namespaces, label_selector=selector, _preload_content=False
+            )
+        else:
+            raise ValueError(f"no list call for {path}")
+        return _items(_json(resp), path)
+
+    async def list_nodes(self) -> list[dict[str, Any]]:
+        """All Nodes as raw dicts (complete, or the call raises)."""
+        return await self._list_core("/api/v1/nodes")
+
+    async def list_agent_pods(self) -> list[dict[str, Any]]:
+        """The node agents' pods in all namespaces (by the agent label), as raw dicts.
+
+        The label selector is also checked here, since not every server applies it.
+        """
+        selector = f"{c.AGENT_POD_LABEL}={c.AGENT_POD_LABEL_VALUE}"
+        pods = await self._list_core("/api/v1/pods", [("labelSelector", selector)])
+        return [
+            p
+            for p in pods
+            if ((p.get("metadata") or {}).get("labels") or {}).get(c.AGENT_POD_LABEL)
+            == c.AGENT_POD_LABEL_VALUE
+        ]
+
+    async def list_pods(self) -> list[dict[str, Any]]:
+        """Every pod in every namespace, as raw dicts (complete, or the call raises).
+
+        Used once by the controller before it first releases a finalizer; the pod
+        watch keeps it current afterwards.
+        """
+        return await self._list_core("/api/v1/pods")
+
+    async def _read_node_raw(self, name: str) -> dict[str, Any] | None:
+        try:
+            resp = await self._call(self._core.read_node, name, _preload_content=False)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return _json(resp)
+
+    async def get_node_labels(self, name: str) -> dict[str, str] | None:
+        """The labels of Node ``name`` (``{}`` when it has none), or None if the node is gone."""
+        node = await self._read_node_raw(name)
+        if node is None:
+            return None
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        return {str(k): str(v) for k, v in labels.items()}
+
+    async def remove_node_taint(self, name: str, key: str, effect: str) -> bool:
+        """Remove the taint ``key`` with ``effect`` from Node ``name``, leaving every other taint.
+
+        A JSON patch that first ``test``s the exact taint at its index, so a concurrent
+        change to the taint list makes the server refuse it (422/409) and we re-read and
+        retry (at most 5 times).
+
+        Returns:
+            True if a taint was removed, False if the node did not carry it (or is gone).
+
+        Raises:
+            ApiError: the patch kept failing, or another API error.
+        """
+        last: ApiError | None = None
+        for _ in range(5):
+            node = await self._read_node_raw(name)
+            if node is None:
+                return False
+            taints = (node.get("spec") or {}).get("taints") or []
+            index = next(
+                (
+                    i
+                    for i, t in enumerate(taints)
+                    if isinstance(t, Mapping) and t.get("key") == key and t.get("effect") == effect
+                ),
+                None,
+            )
+            if index is None:
+                return False
+            patch = [
+                {"op": "test", "path": f"/spec/taints/{index}", "value": taints[index]},
+                {"op": "remove", "path": f"/spec/taints/{index}"},
+            ]
+            try:
+                await self._call(self._core.patch_node, name, patch)
+                return True
+            except ApiError as e:
+                if e.status not in (409, 422):
+                    raise
+                last = e
+        raise last or ApiError(0, "taint removal did not converge")
+
     async def get_node_uid(self, name: str) -> str | None:
         """The uid of Node ``name`` (for owner references), or None if the node is gone."""
         try:

@@ -293,6 +293,22 @@ def render(
 
     doc, sources = normalize(merged)
     content = dumps(doc)
+    # Each argument condition costs at least one BPF instruction: refuse what cannot fit
+    # before libseccomp spends seconds (quadratic in rules per syscall) finding out.
+    conditions = sum(len(rule.args) for rule in merged.syscalls)
+    if conditions > syscalls.BPF_MAXINSNS:
+        raise ProfileError(
+            [
+                Finding(
+                    Severity.ERROR,
+                    join(prefix, "syscalls"),
+                    f"the rules have {conditions} argument conditions; each needs at least one BPF "
+                    f"instruction and the kernel refuses more than {syscalls.BPF_MAXINSNS} (BPF_MAXINSNS)",
+                    "merge rules or drop argument conditions",
+                ),
+                *found,
+            ]
+        )
     try:
         instructions = syscalls.compile_filter(doc)
     except syscalls.CompileError as exc:

@@ -133,7 +133,14 @@ def best_agent(candidates: Iterable[AgentInfo]) -> AgentInfo | None:
 # --- per node ------------------------------------------------------------------------------
 
 
-def node_state(key: str, expected_hash: str | None, node: NodeView, *, wanted: bool = True) -> NodeState:
+def node_state(
+    key: str,
+    expected_hash: str | None,
+    node: NodeView,
+    *,
+    wanted: bool = True,
+    overdue: float | None = None,
+) -> NodeState:
     """Where ``node`` stands for the profile ``key`` (``<namespace>/<name>``).
 
     Args:
@@ -141,6 +148,10 @@ def node_state(key: str, expected_hash: str | None, node: NodeView, *, wanted: b
         wanted: False when the profile is disabled or being deleted, so that the
             file should be absent: the node is done when it reports ``Removed`` or
             nothing for ``key``.
+        overdue: the report timeout in seconds when this node's ready agent has had
+            longer than that to report the current content, else None: a node that
+            would be ``Pending`` or ``Outdated`` is then ``Unknown`` (reason
+            ``ReportTimeout``), so the rollout is not shown as still moving.
 
     A node whose agent is absent or not ready is ``Unknown`` whatever its last report
     says: nobody on that node can vouch for the file right now.
@@ -162,6 +173,20 @@ def node_state(key: str, expected_hash: str | None, node: NodeView, *, wanted: b
         if entry is None or entry.get("state") == c.NODE_REMOVED:
             return NodeState(node.name, c.NODE_REMOVED, since=since)
         return NodeState(node.name, c.NODE_PENDING, "RemovalPending", "file not removed yet", since)
+    current = (
+        entry is not None
+        and entry.get("state") == c.NODE_INSTALLED
+        and expected_hash is not None
+        and entry.get("contentHash") == expected_hash
+    )
+    if overdue is not None and not current and (entry is None or entry.get("state") != c.NODE_ERROR):
+        return NodeState(
+            node.name,
+            c.NODE_UNKNOWN,
+            c.REASON_REPORT_TIMEOUT,
+            f"agent has not reported within {overdue:g}s",
+            since,
+        )
     if node.report is None:
         return NodeState(node.name, c.NODE_PENDING, "NoReport", "node agent has not reported yet")
     if entry is None:
@@ -183,12 +208,22 @@ def node_state(key: str, expected_hash: str | None, node: NodeView, *, wanted: b
 
 
 def tally(
-    key: str, expected_hash: str | None, nodes: Sequence[NodeView], *, wanted: bool = True, cap: int = 0
+    key: str,
+    expected_hash: str | None,
+    nodes: Sequence[NodeView],
+    *,
+    wanted: bool = True,
+    cap: int = 0,
+    overdue: Mapping[str, float] | None = None,
 ) -> Tally:
-    """Count nodes by state and keep the first ``cap`` not-ready nodes (sorted by name)."""
+    """Count nodes by state and keep the first ``cap`` not-ready nodes (sorted by name).
+
+    ``overdue`` maps node names to the report timeout they exceeded (see :func:`node_state`).
+    """
     t = Tally(desired=len(nodes))
+    late = overdue or {}
     for node in sorted(nodes, key=lambda n: n.name):
-        st = node_state(key, expected_hash, node, wanted=wanted)
+        st = node_state(key, expected_hash, node, wanted=wanted, overdue=late.get(node.name))
         if st.state in (c.NODE_INSTALLED, c.NODE_REMOVED):
             if st.state == c.NODE_INSTALLED:
                 t.installed += 1
@@ -254,6 +289,10 @@ def profile_status(
     now: str,
     localhost_profile: str,
     cap: int = c.NOT_READY_NODES_CAP,
+    overdue: Mapping[str, float] | None = None,
+    pods: Sequence[str] = (),
+    pods_cap: int = c.REFERENCING_PODS_CAP,
+    removal_allowed: bool = False,
 ) -> dict[str, Any]:
     """The complete ``status`` of one SeccompProfile.
 
@@ -264,7 +303,15 @@ def profile_status(
          "failedNodes": F, "pendingNodes": P, "notReadyNodes": [{name, state, reason,
          message, since}] (at most ``cap``), "notReadyNodesOmitted": int,
          "findings": [{severity, path, message, hint}], "conditions": [Ready,
-         Progressing, Degraded, Invalid]}
+         Progressing, Degraded, Invalid], "referencingPods": ["<ns>/<pod>"] (at
+         most ``pods_cap``), "referencingPodCount": int, "removalAllowed": bool}
+
+    ``pods`` are the pods that still use the profile while it is being deleted
+    (sorted ``<namespace>/<name>``); deletion waits for them, and the Ready message
+    names them.  ``removal_allowed`` (only meaningful while deleting): no pod uses
+    the profile any more, so agents may remove the file; until then they keep it.
+    ``overdue``: nodes whose ready agent missed the report timeout (name -> timeout
+    in seconds), shown as ``Unknown``.
 
     ``now`` is an RFC 3339 timestamp used for conditions whose status changes;
     unchanged conditions keep their previous ``lastTransitionTime``.
@@ -277,7 +324,7 @@ def profile_status(
     }
     wanted = enabled and not deleting and verdict.content_hash is not None
     expected = verdict.content_hash
-    t = tally(key, expected, nodes, wanted=enabled and not deleting, cap=cap)
+    t = tally(key, expected, nodes, wanted=enabled and not deleting, cap=cap, overdue=overdue)
     done = t.installed if (enabled and not deleting) else t.removed
     invalid = verdict.problem_reason == c.REASON_INVALID_SPEC
     base_missing = verdict.problem_reason == c.REASON_BASE_MISSING
@@ -289,6 +336,9 @@ def profile_status(
     if deleting:
         phase = c.PHASE_TERMINATING
         ready_reason, ready_msg = c.REASON_TERMINATING, f"removing from nodes: {t.removed}/{t.desired} done"
+        if pods:
+            shown = ", ".join(pods[:3]) + (f" and {len(pods) - 3} more" if len(pods) > 3 else "")
+            ready_msg = f"deletion waits for {len(pods)} pod(s) using the profile: {shown}"
     elif invalid:
         phase = c.PHASE_INVALID
         ready_reason, ready_msg = c.REASON_INVALID_SPEC, summary(verdict.findings)
@@ -370,6 +420,9 @@ def profile_status(
         "notReadyNodesOmitted": max(omitted, 0),
         "findings": [f.as_dict() for f in verdict.findings[:20]],
         "conditions": conditions,
+        "referencingPods": list(pods[:pods_cap]),
+        "referencingPodCount": len(pods),
+        "removalAllowed": bool(deleting and removal_allowed),
     }
 
 

@@ -84,7 +84,8 @@ RUNC_FLAGS: Final = frozenset(
     {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}
 )
 
-#: Syscalls added in Linux 6.8–6.17 (kernel ``arch/x86/entry/syscalls/syscall_64.tbl``) that
+#: Syscalls added in Linux 6.8–6.17 (kernel ``arch/x86/entry/syscalls/syscall_64.tbl``), and
+#: ``riscv_hwprobe`` (Linux 6.4, riscv only, ``arch/riscv/include/uapi/asm/unistd.h``), that
 #: libseccomp 2.5.x may not know yet; runc skips names its libseccomp cannot resolve.
 NEWER_SYSCALLS: Final = frozenset(
     {
@@ -102,6 +103,7 @@ NEWER_SYSCALLS: Final = frozenset(
         "open_tree_attr",
         "file_getattr",
         "file_setattr",
+        "riscv_hwprobe",
     }
 )
 
@@ -167,6 +169,14 @@ TRACER_EVENTS: Final = frozenset(
     }
 )
 
+#: Words that tools put into syscall lists by mistake, and what they are (case 018: ``strace -c``).
+TOOL_ARTEFACTS: Final[Mapping[str, str]] = {
+    "total": "the summary row of an `strace -c` table",
+    "syscall": "the column header of an `strace -c` table",
+    "calls": "a column header of an `strace -c` table",
+    "errors": "a column header of an `strace -c` table",
+}
+
 _ACTION_SYNONYMS: Final[Mapping[str, str]] = {
     "DENY": "SCMP_ACT_ERRNO",
     "BLOCK": "SCMP_ACT_ERRNO",
@@ -191,6 +201,10 @@ _PREFIXED = re.compile(r"^(?:SYS_|__NR_|sys_|__x64_sys_|__arm64_sys_)(\w+)$")
 _UNIX_PATH_MAX: Final = 107  # sun_path is 108 bytes including the NUL (unix(7))
 
 
+#: Most wrong syscall names reported (and checked) per profile.
+NAME_ERROR_LIMIT: Final = 100
+
+
 @dataclass
 class Context:
     """What a check sees: the spec, how to name its fields, and shared derived facts.
@@ -211,6 +225,11 @@ class Context:
     arch_paths: Sequence[str]
     checked_arches: tuple[str, ...] = field(default=())
     arch_warned: set[str] = field(default_factory=set)
+    #: "Did you mean" searches left for this profile (each costs ~10 ms of difflib): a
+    #: profile with 100,000 unknown names must not cost the controller and every agent minutes.
+    suggestions_left: int = 50
+    #: Wrong syscall names reported so far; past :data:`NAME_ERROR_LIMIT` the rest are not checked.
+    name_errors: int = 0
 
     def path(self, key: str) -> str:
         """Top-level field path: ``spec.defaultAction``."""
@@ -400,6 +419,22 @@ def _flags(ctx: Context) -> Iterator[Finding]:
 
 
 @check
+def _flags_need_new_runc(ctx: Context) -> Iterator[Finding]:
+    """Any ``flags`` at all: runc before 1.2.0 refuses the profile (runc pull request 3390).
+
+    Measured with runc 1.1.5 (Debian 12): ``runc create failed: seccomp flags are not yet
+    supported by runc``, whatever the flag.
+    """
+    if ctx.spec.flags:
+        yield _warning(
+            ctx.path("flags"),
+            'runc releases before 1.2.0 refuse any flags ("seccomp flags are not yet supported by runc"): '
+            "containers using this profile fail to start on such nodes (e.g. Debian 12's runc 1.1.5)",
+            "remove flags unless every node runs runc 1.2.0 or later, or crun",
+        )
+
+
+@check
 def _listener(ctx: Context) -> Iterator[Finding]:
     spec = ctx.spec
     notify = any(rule.action == "SCMP_ACT_NOTIFY" for rule in spec.syscalls)
@@ -574,7 +609,12 @@ def _unknown_name(name: str, ctx: Context) -> tuple[str, str]:
             f"{quote(name)} is not a syscall name (syscall names are lower case)",
             f'write "{name.lower()}"',
         )
-    near = NAME_FIXES.get(name) or suggest(name, sorted(syscalls.syscall_names()), cutoff=0.8)
+    if name.lower() in TOOL_ARTEFACTS:
+        return f"{quote(name)} is {TOOL_ARTEFACTS[name.lower()]}, not a syscall", "remove it"
+    near = NAME_FIXES.get(name)
+    if near is None and ctx.suggestions_left > 0 and len(name) <= 64:  # no syscall name is longer
+        ctx.suggestions_left -= 1
+        near = suggest(name, sorted(syscalls.syscall_names()), cutoff=0.8)
     message = f"{quote(name)} is not a syscall known to libseccomp {syscalls.libseccomp_version()}"
     return message, (f'did you mean "{near}"?' if near else "remove it or check the spelling")
 
@@ -636,7 +676,17 @@ def _rule_names(ctx: Context) -> Iterator[Finding]:
             yield _error(npath, f"the list is empty ({why})", "add syscall names or remove the rule")
             continue
         for j, name in enumerate(rule.names):
-            yield from _name_findings(name, f"{npath}[{j}]", ctx)
+            if ctx.name_errors >= NAME_ERROR_LIMIT:  # bounded work for 100,000 wrong names
+                yield _error(
+                    f"{npath}[{j}]",
+                    f"more than {NAME_ERROR_LIMIT} syscall names are wrong; the names from here on "
+                    "are not checked",
+                    "fix the names reported before this one first",
+                )
+                return
+            for finding in _name_findings(name, f"{npath}[{j}]", ctx):
+                ctx.name_errors += finding.severity is Severity.ERROR
+                yield finding
             if rule.action == "SCMP_ACT_NOTIFY" and name == "write":
                 yield _error(
                     f"{npath}[{j}]",
@@ -727,6 +777,117 @@ def _eperm_fallbacks(ctx: Context) -> Iterator[Finding]:
     )
 
 
+# --- advice: infos only the offline tools show (``lint``) -------------------------------------------
+
+#: Checks :func:`advise` runs: infos about a profile's effect that are not problems of the
+#: profile itself (admission, the controller and the agent do not run them).  Extend with
+#: :func:`advisory`.
+ADVISORIES: list[Check] = []
+
+
+def advisory(fn: Check) -> Check:
+    """Register ``fn`` in :data:`ADVISORIES`."""
+    ADVISORIES.append(fn)
+    return fn
+
+
+#: Syscalls that reach the same kernel operation; libcs pick one by version and architecture, so
+#: denying one member leaves the operation reachable through the others (moby issue 22632: glibc's
+#: ``chmod()`` calls ``fchmodat``; case 001).  A name may be in several families.
+SYSCALL_FAMILIES: Final[tuple[tuple[str, ...], ...]] = (
+    ("chmod", "fchmod", "fchmodat", "fchmodat2"),
+    ("chown", "fchown", "lchown", "fchownat"),
+    ("open", "creat", "openat", "openat2"),
+    ("mkdir", "mkdirat"),
+    ("unlink", "unlinkat"),
+    ("rmdir", "unlinkat"),
+    ("rename", "renameat", "renameat2"),
+    ("link", "linkat"),
+    ("symlink", "symlinkat"),
+    ("mknod", "mknodat"),
+    ("access", "faccessat", "faccessat2"),
+    ("readlink", "readlinkat"),
+    ("utime", "utimes", "futimesat", "utimensat"),
+    ("execve", "execveat"),
+    ("clone", "clone3"),
+    ("fork", "vfork", "clone", "clone3"),
+    ("dup2", "dup3"),
+    ("pipe", "pipe2"),
+    ("umount", "umount2"),
+    ("mount", "fsopen", "fsconfig", "fsmount", "move_mount", "open_tree"),
+    ("kill", "tkill", "tgkill"),
+    ("wait4", "waitid"),
+    ("epoll_wait", "epoll_pwait", "epoll_pwait2"),
+    ("poll", "ppoll"),
+    ("select", "pselect6"),
+    ("getdents", "getdents64"),
+)
+_LIBC_EXAMPLES: Final[Mapping[str, str]] = {
+    "chmod": "chmod(1) on current libcs calls fchmodat or fchmodat2",
+    "chown": "chown(1) on current libcs calls fchownat",
+    "open": "current libcs implement open() with openat",
+    "unlink": "rm(1) on current libcs calls unlinkat",
+    "rmdir": "rmdir(1) on current libcs calls unlinkat",
+    "mkdir": "mkdir(1) on current libcs calls mkdirat",
+    "clone": "glibc 2.34 and later try clone3 first",
+    "fork": "libcs implement fork() with clone",
+}
+
+
+def _exists_where_checked(name: str, ctx: Context) -> bool:
+    if ctx.checked_arches:
+        return any(syscalls.resolve(name, arch) is not None for arch in ctx.checked_arches)
+    return syscalls.is_syscall(name)
+
+
+@advisory
+def _families(ctx: Context) -> Iterator[Finding]:
+    """Info: a deny-list denies some members of a syscall family but not the others."""
+    spec = ctx.spec
+    if spec.default_action not in ALLOWING_ACTIONS - {"SCMP_ACT_NOTIFY"}:
+        return
+    denied: dict[str, str] = {}
+    for rule, path in zip(spec.syscalls, ctx.rule_paths, strict=True):
+        if rule.args or rule.action not in syscalls.ACTIONS or rule.action in ALLOWING_ACTIONS:
+            continue
+        for j, name in enumerate(rule.names):
+            denied.setdefault(name, f"{join(path, 'names')}[{j}]")
+    if not denied:
+        return
+    for family in SYSCALL_FAMILIES:
+        hit = [name for name in family if name in denied]
+        if not hit:
+            continue
+        missing = [n for n in family if n not in denied and _exists_where_checked(n, ctx)]
+        if not missing:
+            continue
+        shown = ", ".join(quote(n) for n in hit)
+        others = ", ".join(quote(n) for n in missing)
+        example = next((_LIBC_EXAMPLES[n] for n in hit if n in _LIBC_EXAMPLES), "")
+        yield _info(
+            denied[hit[0]],
+            f"{shown} {'is' if len(hit) == 1 else 'are'} denied but not {others}, which reach the same "
+            "operation: programs that use the sibling calls are not stopped"
+            + (f" ({example})" if example else ""),
+            f"deny {others} too if the operation must be blocked",
+        )
+
+
+@advisory
+def _kill_thread(ctx: Context) -> Iterator[Finding]:
+    """Info: ``SCMP_ACT_KILL`` is kill-thread (runc, libseccomp), not kill-process (case 008)."""
+    message = (
+        "SCMP_ACT_KILL kills only the calling thread (it is SCMP_ACT_KILL_THREAD); the process's other "
+        "threads keep running, possibly in a broken state"
+    )
+    hint = "use SCMP_ACT_KILL_PROCESS to stop the whole process"
+    if ctx.spec.default_action == "SCMP_ACT_KILL":
+        yield _info(ctx.path("defaultAction"), message, hint)
+    for rule, path in zip(ctx.spec.syscalls, ctx.rule_paths, strict=True):
+        if rule.action == "SCMP_ACT_KILL":
+            yield _info(join(path, "action"), message, hint)
+
+
 def validate(
     spec: ProfileSpec,
     *,
@@ -747,6 +908,16 @@ def validate(
         Findings in check order (see :data:`CHECKS`); errors mean the profile must not
         be written.
     """
+    ctx = _context(spec, prefix, rule_paths, arch_paths)
+    found: list[Finding] = []
+    for fn in CHECKS:
+        found.extend(fn(ctx))
+    return found
+
+
+def _context(
+    spec: ProfileSpec, prefix: str, rule_paths: Sequence[str] | None, arch_paths: Sequence[str] | None
+) -> Context:
     rules = (
         list(rule_paths)
         if rule_paths is not None
@@ -760,9 +931,25 @@ def validate(
     if len(rules) != len(spec.syscalls) or len(arches) != len(spec.architectures):
         raise ValueError("rule_paths/arch_paths must have one entry per rule/architecture")
     checked = tuple(dict.fromkeys(a for a in spec.architectures if syscalls.arch_known(a)))
-    ctx = Context(spec=spec, prefix=prefix, rule_paths=rules, arch_paths=arches, checked_arches=checked)
+    return Context(spec=spec, prefix=prefix, rule_paths=rules, arch_paths=arches, checked_arches=checked)
+
+
+def advise(
+    spec: ProfileSpec,
+    *,
+    prefix: str = "spec",
+    rule_paths: Sequence[str] | None = None,
+    arch_paths: Sequence[str] | None = None,
+) -> list[Finding]:
+    """Infos about a (parsed, possibly merged) profile's effect, for the offline tools.
+
+    Same arguments as :func:`validate`; runs :data:`ADVISORIES` (syscall families whose
+    members are denied only in part, ``SCMP_ACT_KILL`` meaning kill-thread).  Never
+    raises for a bad profile; every finding is an info.
+    """
+    ctx = _context(spec, prefix, rule_paths, arch_paths)
     found: list[Finding] = []
-    for fn in CHECKS:
+    for fn in ADVISORIES:
         found.extend(fn(ctx))
     return found
 
@@ -808,3 +995,442 @@ def check_profile_json(text: str | bytes) -> tuple[ProfileSpec | None, list[Find
         return None, found
     allfound = combine(found, validate(spec, prefix=""))
     return (None if errors(allfound) else spec), allfound
+
+
+# --- files in other formats: what containerd would make of them -------------------------------------
+
+_DOCKER_RULE_KEYS: Final = ("includes", "excludes", "comment")
+_LIST_LIMIT: Final = 8
+
+
+def _rule_names_raw(rule: Mapping[object, object]) -> list[str]:
+    names = rule.get("names")
+    out = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+    legacy = rule.get("name")
+    if isinstance(legacy, str) and legacy:
+        out.append(legacy)
+    return out
+
+
+def _shorten(items: Sequence[str], limit: int = _LIST_LIMIT) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _strings(value: object) -> list[str]:
+    return [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
+
+
+@dataclass
+class _Conditional:
+    """One Docker/moby condition of one rule: for messages about what containerd ignores."""
+
+    path: str
+    names: list[str]
+    action: str
+    values: list[str]
+
+    def describe(self) -> str:
+        return f"{_shorten(self.names, 5)} ({self.path}, {self.action or 'no action'})"
+
+
+def foreign_format_findings(data: object, *, prefix: str = "") -> list[Finding]:
+    """What the Docker/moby and CRI-O extensions of a profile JSON mean on containerd (case 009).
+
+    Docker/moby (``github.com/moby/profiles`` ``seccomp``) and CRI-O/Podman (containers/common
+    ``pkg/seccomp``) evaluate ``archMap``, ``includes``/``excludes`` (``caps``, ``arches``,
+    ``minKernel``) and read ``comment``, ``defaultErrno`` and ``errno`` when they load a
+    profile; containerd decodes a Localhost profile into the plain OCI struct
+    (``contrib/seccomp/seccomp.go``) and silently drops those keys.  The parser already
+    refuses the keys (:mod:`.spec`); these findings explain the effect on containerd:
+    an empty ``architectures``, capability/arch/kernel-gated rules becoming unconditional,
+    errno names falling back to EPERM.
+
+    Args:
+        data: the decoded JSON (anything; non-objects give no findings).
+        prefix: path prefix of the findings (``""`` for a file).
+
+    Returns:
+        A warning naming the foreign keys (none when there are none), then one warning
+        per kind of effect.  Never raises.
+    """
+    if not isinstance(data, Mapping):
+        return []
+    docker: list[str] = ["archMap"] if "archMap" in data else []
+    crio: list[str] = ["defaultErrno"] if "defaultErrno" in data else []
+    with_caps: list[_Conditional] = []
+    without_caps: list[_Conditional] = []
+    only_arches: list[_Conditional] = []
+    not_arches: list[_Conditional] = []
+    kernels: list[_Conditional] = []
+    errno_names: list[str] = []
+    restricted: set[str] = set()
+    unconditional_by_caps: set[str] = set()
+    rules = data.get("syscalls")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        if not isinstance(rule, Mapping):
+            continue
+        path = f"{join(prefix, 'syscalls')}[{i}]"
+        docker.extend(key for key in _DOCKER_RULE_KEYS if key in rule and key not in docker)
+        if "errno" in rule and "errno" not in crio:
+            crio.append("errno")
+        names = _rule_names_raw(rule)
+        action = rule.get("action") if isinstance(rule.get("action"), str) else ""
+        assert isinstance(action, str)
+        if rule.get("args"):
+            restricted.update(names)
+        if isinstance(rule.get("errno"), str) and rule.get("errnoRet") is None:
+            errno_names.append(f"{_shorten(names, 3)} ({path}, errno {quote(str(rule['errno']))})")
+        for key, caps_list, arch_list in (
+            ("includes", with_caps, only_arches),
+            ("excludes", without_caps, not_arches),
+        ):
+            cond = rule.get(key)
+            if not isinstance(cond, Mapping):
+                continue
+            cpath = join(path, key)
+            if caps := _strings(cond.get("caps")):
+                caps_list.append(_Conditional(join(cpath, "caps"), names, action, caps))
+                if key == "includes" and action in ALLOWING_ACTIONS and not rule.get("args"):
+                    unconditional_by_caps.update(names)
+            if arches := _strings(cond.get("arches")):
+                arch_list.append(_Conditional(join(cpath, "arches"), names, action, arches))
+            if isinstance(cond.get("minKernel"), str):
+                word = "at least" if key == "includes" else "below"
+                kernels.append(
+                    _Conditional(join(cpath, "minKernel"), names, action, [f"{word} {cond['minKernel']}"])
+                )
+    if not docker and not crio:
+        return []
+
+    found: list[Finding] = []
+    keys = [quote(k) for k in docker] + [quote(k) for k in crio]
+    owners = []
+    if docker:
+        owners.append("Docker/moby")
+    if crio:
+        owners.append("containers/common")
+    found.append(
+        _warning(
+            prefix,
+            f"{', '.join(keys)} {'is' if len(keys) == 1 else 'are'} not understood by containerd (its OCI "
+            f"decoder drops {'it' if len(keys) == 1 else 'them'}) but interpreted by CRI-O and Podman "
+            f"({' and '.join(owners)} format), so this file means different things on the two runtimes",
+            'flatten it for one architecture and capability set: "seccomp-operator convert FILE --to json '
+            '--arch amd64 [--caps CAP_...]" (or --to cr for a SeccompProfile)',
+        )
+    )
+    arch_map = data.get("archMap")
+    if isinstance(arch_map, list) and arch_map and not data.get("architectures"):
+        subs: list[str] = []
+        for entry in arch_map:
+            if isinstance(entry, Mapping):
+                subs.extend(s for s in _strings(entry.get("subArchitectures")) if s not in subs)
+        found.append(
+            _warning(
+                join(prefix, "archMap"),
+                'on containerd "architectures" is empty: only the node\'s native architecture is filtered'
+                + (
+                    f"; calls through the compat ABIs archMap would add ({_shorten(subs)}) are not handled "
+                    "by these rules but by libseccomp's bad-architecture action"
+                    if subs
+                    else ""
+                ),
+                'list the architectures in "architectures" (convert does this for the chosen --arch)',
+            )
+        )
+
+    def group(items: list[_Conditional]) -> str:
+        by_values: dict[str, list[str]] = {}
+        for item in items:
+            by_values.setdefault(", ".join(item.values), []).append(item.describe())
+        return "; ".join(f"{values}: {', '.join(rules)}" for values, rules in by_values.items())
+
+    syscalls_path = join(prefix, "syscalls")
+    if with_caps:
+        widened = sorted(unconditional_by_caps & restricted)
+        found.append(
+            _warning(
+                syscalls_path,
+                "on containerd, rules meant only for containers WITH these capabilities apply to every "
+                f"container, whatever its capabilities: {group(with_caps)}"
+                + (
+                    f"; {_shorten(widened)} then {'is' if len(widened) == 1 else 'are'} allowed without "
+                    "the argument restrictions of the other rules"
+                    if widened
+                    else ""
+                ),
+                "with allow rules this is a privilege widening: convert for the capabilities the "
+                "containers really have (--caps)",
+            )
+        )
+    if without_caps:
+        found.append(
+            _warning(
+                syscalls_path,
+                "on containerd, rules meant only for containers WITHOUT these capabilities apply to every "
+                f"container, also those granted them: {group(without_caps)}",
+                "convert for the capabilities the containers really have (--caps)",
+            )
+        )
+    if only_arches:
+        found.append(
+            _warning(
+                syscalls_path,
+                "on containerd, rules meant only for some architectures apply on every architecture: "
+                f"{group(only_arches)}",
+                "convert per architecture (--arch)",
+            )
+        )
+    if not_arches:
+        found.append(
+            _warning(
+                syscalls_path,
+                "on containerd, rules meant to be skipped on some architectures apply there too: "
+                f"{group(not_arches)}",
+                "convert per architecture (--arch)",
+            )
+        )
+    if kernels:
+        found.append(
+            _warning(
+                syscalls_path,
+                "on containerd, rules meant only for some kernel versions apply on every kernel: "
+                f"{group(kernels)}",
+                "convert for the nodes' kernel (--kernel)",
+            )
+        )
+    default_errno = data.get("defaultErrno")
+    if isinstance(default_errno, str) and data.get("defaultErrnoRet") is None:
+        found.append(
+            _warning(
+                join(prefix, "defaultErrno"),
+                f"on containerd the default returns EPERM (1), not {default_errno}: only CRI-O reads "
+                "defaultErrno",
+                "write defaultErrnoRet with the number (convert does this)",
+            )
+        )
+    if errno_names:
+        found.append(
+            _warning(
+                syscalls_path,
+                "on containerd these rules return EPERM (1): only CRI-O reads the errno name: "
+                + "; ".join(errno_names),
+                "write errnoRet with the number (convert does this)",
+            )
+        )
+    return found
+
+
+# --- runtime start-up syscalls -------------------------------------------------------------------
+
+RUNTIME_BASES_FILE: Final = "runtime-bases.json"
+
+
+class RuntimeSpecError(ValueError):
+    """A ``--runtime`` value that names no shipped runtime base list; the message says what exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeNote:
+    """Why a runtime needs one syscall (``notes`` of ``data/runtime-bases.json``).
+
+    Attributes:
+        since: the releases that started to call it (``"1.2.8, 1.3.3, 1.4.0"``).
+        why: what the runtime does with it, in the user's terms.
+        fallback_on_enosys: the runtime falls back to another way when the call returns ENOSYS.
+        severity: how bad its absence is (``warning``: start fails; ``info``: a slower fallback).
+        sources: where the fact comes from (issues and pull requests).
+    """
+
+    since: str
+    why: str
+    fallback_on_enosys: bool
+    severity: Severity
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeBase:
+    """The syscalls a runtime release needs after it has loaded a container's filter.
+
+    Attributes:
+        runtime: ``runc`` or ``crun``.
+        requested: the version asked for (``"1.3.3"``; ``""`` for the newest).
+        version: the key of the list used (the greatest not above ``requested``).
+        syscalls: the names, sorted.
+        architectures: the architectures the names were recorded on.
+        notes: per-name explanations for the names newer releases added.
+        source: provenance of the list (``_source`` of the file).
+    """
+
+    runtime: str
+    requested: str
+    version: str
+    syscalls: tuple[str, ...]
+    architectures: tuple[str, ...]
+    notes: Mapping[str, RuntimeNote]
+    source: str
+
+
+def _version_key(text: str) -> tuple[int, int, int] | None:
+    match = re.match(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+~].*)?$", text.strip())
+    if not match:
+        return None
+    major, minor, micro = (int(g) if g else 0 for g in match.groups())
+    return major, minor, micro
+
+
+def runtime_bases() -> dict[str, Mapping[str, object]]:
+    """The shipped lists, ``data/runtime-bases.json``, keyed by runtime name (``_source`` left out)."""
+    import importlib.resources
+    import json
+
+    text = importlib.resources.files(__package__).joinpath("data", RUNTIME_BASES_FILE).read_text("utf-8")
+    data = json.loads(text)
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def runtime_base(value: str) -> RuntimeBase:
+    """Resolve ``RUNTIME[@VERSION]`` (``runc@1.3.3``, ``runc@v1.1.5+ds1``, ``crun``) to a shipped list.
+
+    A release uses the list of the greatest listed version not above it (missing version
+    parts count as 0: ``1.3`` is ``1.3.0``); a release older than every list gets the
+    oldest list; no version means the newest.  Lists and their provenance:
+    ``data/runtime-bases.json``.
+
+    Raises:
+        RuntimeSpecError: unknown runtime or a version that is not ``X[.Y[.Z]]``, with a
+            message listing what is known.
+    """
+    bases = runtime_bases()
+    name, _, version = value.strip().partition("@")
+    entry = bases.get(name.strip().lower())
+    if not isinstance(entry, Mapping):
+        raise RuntimeSpecError(
+            f"no start-up syscall list for runtime {quote(name)}; known: {', '.join(sorted(bases))} "
+            '(write e.g. "runc@1.3.3")'
+        )
+    versions = entry.get("versions")
+    assert isinstance(versions, Mapping)
+    keys = sorted(versions, key=lambda k: _version_key(k) or (0, 0, 0))
+    if version:
+        wanted = _version_key(version)
+        if wanted is None:
+            raise RuntimeSpecError(f"{quote(version)} is not a version such as 1.3.3")
+        fitting = [k for k in keys if (_version_key(k) or (0, 0, 0)) <= wanted]
+        chosen = fitting[-1] if fitting else keys[0]
+    else:
+        chosen = keys[-1]
+    raw_notes = entry.get("notes")
+    notes: dict[str, RuntimeNote] = {}
+    for key, note in raw_notes.items() if isinstance(raw_notes, Mapping) else ():
+        notes[key] = RuntimeNote(
+            since=str(note.get("since", "")),
+            why=str(note.get("why", "")),
+            fallback_on_enosys=bool(note.get("fallbackOnENOSYS")),
+            severity=Severity(note.get("severity", "warning")),
+            sources=tuple(str(s) for s in note.get("sources", ())),
+        )
+    archs = entry.get("architectures")
+    return RuntimeBase(
+        runtime=name.strip().lower(),
+        requested=version.strip(),
+        version=chosen,
+        syscalls=tuple(sorted(str(n) for n in versions[chosen])),  # type: ignore[attr-defined]
+        architectures=tuple(str(a) for a in archs) if isinstance(archs, list) else (),
+        notes=notes,
+        source=str(entry.get("_source", "")),
+    )
+
+
+def _verdict(spec: ProfileSpec, name: str) -> tuple[bool, int | None]:
+    """``(allowed, errno)`` of one syscall under ``spec``: first rule naming it, else the default.
+
+    A conditional allow rule counts as allowing (whether its conditions hold is unknown here).
+    """
+    deny: SyscallRule | None = None
+    for rule in spec.syscalls:
+        if name not in rule.names:
+            continue
+        if rule.action in ALLOWING_ACTIONS:
+            return True, None
+        if deny is None and not rule.args:
+            deny = rule
+    if deny is not None:
+        return False, effective(deny.action, deny.errno_ret)[1]
+    if spec.default_action in ALLOWING_ACTIONS:
+        return True, None
+    return False, effective(spec.default_action, spec.default_errno_ret)[1]
+
+
+def runtime_findings(spec: ProfileSpec, base: RuntimeBase, *, prefix: str = "spec") -> list[Finding]:
+    """The runtime's start-up syscalls that ``spec`` (already merged with its bases) blocks (case 010).
+
+    Only names that exist on the profile's architectures (or, without any, on this
+    machine's) are checked.  A name the runtime falls back from on ENOSYS is not missing
+    when the profile returns ENOSYS for it.  Names with a note are grouped by it (warning,
+    or info where the runtime has a fallback for any error); the others, recorded in the
+    list but not explained by a note, are one info.
+
+    Returns:
+        Findings at ``<prefix>.syscalls``; empty when nothing is missing.
+    """
+    arches = [a for a in spec.architectures if syscalls.arch_known(a)] or [syscalls.native_arch()]
+    missing: list[str] = []
+    for name in base.syscalls:
+        if not any(syscalls.resolve(name, arch) is not None for arch in arches):
+            continue
+        allowed, errno_ret = _verdict(spec, name)
+        note = base.notes.get(name)
+        if allowed or (note is not None and note.fallback_on_enosys and errno_ret == errno.ENOSYS):
+            continue
+        missing.append(name)
+    if not missing:
+        return []
+    label = f"{base.runtime} {base.requested or base.version}"
+    path = join(prefix, "syscalls")
+    found: list[Finding] = []
+    if base.requested and base.version != base.requested:
+        wanted, used = _version_key(base.requested), _version_key(base.version)
+        if wanted is not None and used is not None and wanted < used:
+            found.append(
+                _info(path, f"no start-up list for {label}; the oldest one ({base.version}) is used instead")
+            )
+    eperm_default = spec.default_action == "SCMP_ACT_ERRNO" and spec.default_errno_ret in (None, errno.EPERM)
+    groups: dict[tuple[str, str, Severity], list[str]] = {}
+    plain: list[str] = []
+    for name in missing:
+        note = base.notes.get(name)
+        if note is None:
+            plain.append(name)
+        else:
+            groups.setdefault((note.why, note.since, note.severity), []).append(name)
+    for (why, since, severity), names in sorted(
+        groups.items(), key=lambda kv: kv[0][2] is not Severity.WARNING
+    ):
+        shown = ", ".join(quote(n) for n in names)
+        them = "it" if len(names) == 1 else "them"
+        fallback = all(base.notes[n].fallback_on_enosys for n in names)
+        if severity is Severity.WARNING:
+            message = (
+                f"runtime start-up syscalls missing for {label}: {shown} ({why}; since {base.runtime} "
+                f'{since}); container start fails with "operation not permitted"'
+            )
+        else:
+            message = f"{label} calls {shown} at start-up, which this profile blocks ({why}; since {since})"
+        hint = f"allow {them} in an SCMP_ACT_ALLOW rule"
+        if fallback and eperm_default:
+            hint += f"; or set defaultErrnoRet: 38 (ENOSYS), so that {base.runtime} falls back"
+        found.append(Finding(severity, path, message, hint))
+    if plain:
+        found.append(
+            _info(
+                path,
+                f"the {base.runtime} {base.version} start-up list also has "
+                f"{_shorten([quote(n) for n in plain])}, which this profile blocks; the runtime may call "
+                "them depending on timing and configuration",
+                "allow them, or build on a base profile that has them",
+            )
+        )
+    return found
