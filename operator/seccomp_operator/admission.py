@@ -36,6 +36,7 @@ import kopf
 from . import constants as c
 from . import controller_handlers
 from .findings import BaseProfileMissing, Finding, ProfileError, Severity, errors, summary
+from .profiles import plain
 from .render import render_mapping
 from .validate import check_mapping
 
@@ -158,12 +159,12 @@ def validate_profile(
         kopf.AdmissionError: the profile has errors.
     """
     old = kwargs.get("old")
-    if kwargs.get("operation") == "UPDATE" and old is not None and _plain(old.get("spec")) == _plain(spec):
+    if kwargs.get("operation") == "UPDATE" and old is not None and plain(old.get("spec")) == plain(spec):
         return  # metadata-only change (finalizers, labels): never block it
     if (body.get("metadata") or {}).get("deletionTimestamp"):
         return
     try:
-        bad, warned = check_for_admission(_plain(spec), name=name, namespace=namespace, memo=memo)
+        bad, warned = check_for_admission(plain(spec), name=name, namespace=namespace, memo=memo)
     except Exception:  # a bug here must not block the API: fail open, the controller checks again
         logger.exception("admission check of %s/%s failed", namespace, name)
         warnings.append("seccomp-operator could not check this profile at admission; see its status")
@@ -171,15 +172,6 @@ def validate_profile(
     warnings.extend(warning_texts(warned))
     if bad:
         raise kopf.AdmissionError(refusal_message(bad), code=422)
-
-
-def _plain(value: Any) -> Any:
-    """Kopf's read-only views as plain dicts and lists (``None`` stays ``None``)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 class _NoWebhookServer:

@@ -42,6 +42,7 @@ import yaml
 
 from . import __version__, syscalls
 from . import constants as c
+from .record import errno_arg
 
 #: ``AUDIT_ARCH_*`` (``include/uapi/linux/audit.h``) as printed in audit records, to OCI names.
 AUDIT_ARCHES: Final[dict[int, str]] = {
@@ -385,17 +386,6 @@ def load_profile(path: str, name: str | None = None) -> ProfileFile:
     raise HardenError(f"{path} holds no SeccompProfile resource and is not a profile JSON")
 
 
-def _errno_arg(value: str) -> int:
-    from .spec import errno_number
-
-    number = int(value) if value.isdigit() else errno_number(value)
-    if number is None or not 1 <= number <= syscalls.MAX_LIBSECCOMP_ERRNO:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an errno (a number 1..4094 or a name such as ENOSYS)"
-        )
-    return number
-
-
 def _arch_arg(value: str) -> str:
     from .record import RecordError, normalize_arch
 
@@ -505,7 +495,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--comm", action="append", help="only records of processes with this comm (repeatable)")
     p.add_argument(
         "--errno",
-        type=_errno_arg,
+        type=errno_arg,
         default=errno.ENOSYS,
         help="errno of the new default when the profile has no defaultErrnoRet (default ENOSYS, 38)",
     )

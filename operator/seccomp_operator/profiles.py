@@ -76,19 +76,19 @@ def snapshot_from_body(body: Mapping[str, Any]) -> ProfileSnapshot:
     return ProfileSnapshot(
         namespace=namespace,
         name=name,
-        spec=_plain(spec) if isinstance(spec, Mapping) else {},
+        spec=plain(spec) if isinstance(spec, Mapping) else {},
         deleting=bool(meta.get("deletionTimestamp")),
         generation=int(generation) if isinstance(generation, int) else None,
         uid=str(meta.get("uid") or ""),
     )
 
 
-def _plain(value: Any) -> Any:
-    """Deep-copy kopf's read-only views into plain dicts and lists."""
+def plain(value: Any) -> Any:
+    """Deep-copy kopf's read-only views into plain dicts and lists (other values as they are)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 

@@ -669,7 +669,8 @@ def recording_from_file(path: str, arch: str) -> Recording:
 # --------------------------------------------------------------------------- CLI
 
 
-def _errno_arg(value: str) -> int:
+def errno_arg(value: str) -> int:
+    """argparse type for ``--errno``: a number 1..4094 or a name such as ``EPERM``."""
     from .spec import errno_number
 
     number = int(value) if value.isdigit() else errno_number(value)
@@ -804,7 +805,7 @@ def _common(p: argparse.ArgumentParser, *, json_default: bool) -> None:
     p.add_argument("--namespace", help="metadata.namespace (default: none)")
     p.add_argument(
         "--errno",
-        type=_errno_arg,
+        type=errno_arg,
         default=errno.ENOSYS if json_default else errno.EPERM,
         help="errno of the default action in enforce mode, number or name "
         + ("(default ENOSYS)" if json_default else "(default EPERM)"),
