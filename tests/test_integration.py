@@ -239,3 +239,59 @@ async def test_node_deleted_blocks_nothing(world: World) -> None:
         return await cluster.get_profile("demo", "deny-mkdir") is None
 
     await eventually(gone, what="deletion completes without the deleted node")
+
+
+async def test_policy_marks_existing_profiles_and_never_deletes_them(world: World) -> None:
+    """A SeccompPolicy created after the profiles: they are marked, still installed."""
+    cluster = world.cluster
+    allow_all = {
+        "metadata": {"name": "allow-all", "namespace": "demo"},
+        "spec": {"defaultAction": "SCMP_ACT_ALLOW"},
+    }
+    allow_bpf = {
+        "metadata": {"name": "allow-bpf", "namespace": "demo"},
+        "spec": {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 38,
+            "syscalls": [{"action": "SCMP_ACT_ALLOW", "names": ["bpf", "read", "write", "exit_group"]}],
+        },
+    }
+    compliant = {
+        "metadata": {"name": "compliant", "namespace": "demo"},
+        "spec": {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 38,
+            "syscalls": [{"action": "SCMP_ACT_ALLOW", "names": ["read", "write", "exit_group"]}],
+        },
+    }
+    for body in (allow_all, allow_bpf, compliant):
+        await cluster.apply_profile(body)
+    await world.wait_status("demo", "allow-bpf", "ready", phase=c.PHASE_INSTALLED, ready="3/3")
+    await cluster.create(
+        f"/apis/{c.GROUP}/{c.VERSION}/seccomppolicies",
+        {
+            "apiVersion": c.API_VERSION,
+            "kind": "SeccompPolicy",
+            "metadata": {"name": "no-high-risk"},
+            "spec": {
+                "namespaces": ["demo"],
+                "denyAllowAllDefault": True,
+                "deniedSyscalls": ["bpf", "ptrace"],
+            },
+        },
+    )
+
+    async def violation(name: str) -> dict[str, Any] | None:
+        st = await world.status("demo", name)
+        conds = {cd["type"]: cd for cd in st.get("conditions") or []}
+        cond = conds.get("PolicyViolation")
+        return cond if cond and cond["status"] == "True" else None
+
+    cond = await eventually(lambda: violation("allow-all"), what="allow-all marked")
+    assert "no-high-risk" in cond["message"]
+    cond = await eventually(lambda: violation("allow-bpf"), what="allow-bpf marked")
+    assert "bpf" in cond["message"]
+    st = await world.status("demo", "compliant")
+    assert {cd["type"]: cd["status"] for cd in st["conditions"]}.get("PolicyViolation") == "False"
+    # marked, not deleted: the files stay on every node
+    assert all(v is not None for v in world.contents("demo", "allow-bpf").values())

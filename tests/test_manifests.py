@@ -692,6 +692,7 @@ def test_rbac_least_privilege() -> None:
         (g, c.PROFILE_PLURAL): {"get", "list", "watch", "patch", "update"},
         (g, f"{c.PROFILE_PLURAL}/status"): {"patch", "update"},
         (g, c.NODE_STATUS_PLURAL): {"get", "list", "watch", "delete"},
+        (g, "seccomppolicies"): {"get", "list", "watch"},
         ("", "nodes"): {"get", "list", "watch"},
         ("", "pods"): {"get", "list", "watch"},
         ("", "events"): {"create", "patch"},

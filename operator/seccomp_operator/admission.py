@@ -34,7 +34,7 @@ from typing import Any, Final, Literal
 import kopf
 
 from . import constants as c
-from . import controller_handlers
+from . import controller_handlers, policy
 from .findings import BaseProfileMissing, Finding, ProfileError, Severity, errors, summary
 from .profiles import plain
 from .render import render_mapping
@@ -107,6 +107,9 @@ def check_for_admission(
             )
         except ProfileError as e:
             found = list(e.findings)
+    index = getattr(getattr(memo, "core", None), "policies", None)
+    if isinstance(index, policy.PolicyIndex) and namespace:
+        found.extend(index.check(spec, namespace, lookup_base=_lookup_from_memo(memo, namespace)))
     bad = errors(found)
     return bad, [f for f in found if f.severity is Severity.WARNING]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import constants as c
-from . import paths, podrefs, rollout
+from . import paths, podrefs, policy, rollout
 from .findings import ProfileError
 from .kube import ApiError, now_rfc3339
 from .metrics import ControllerMetrics
@@ -107,6 +107,8 @@ class Controller:
         #: profile key -> (generation, monotonic time the controller first saw it).
         self._spec_seen: dict[str, tuple[int | None, float]] = {}
         self.metrics = ControllerMetrics()
+        #: The SeccompPolicies and namespace labels they select on.
+        self.policies = policy.PolicyIndex()
 
     # --- inputs (called by the watch handlers) ------------------------------------------
     def observe_profile(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -215,6 +217,14 @@ class Controller:
         self.pods_primed = True
         self._mark({k for k, t in self.profiles.items() if t.snap.deleting})
 
+    def mark_all(self) -> None:
+        """Recompute every profile's status (a policy changed)."""
+        self._mark(set(self.profiles))
+
+    def mark_namespace(self, namespace: str) -> None:
+        """Recompute the status of every profile in ``namespace``."""
+        self._mark({k for k in self.profiles if k.startswith(f"{namespace}/")})
+
     def _mark(self, keys: set[str]) -> None:
         if keys:
             self._dirty |= keys
@@ -248,7 +258,7 @@ class Controller:
             return None
         snap = tracked.snap
         views = self.node_views()
-        return rollout.profile_status(
+        status = rollout.profile_status(
             namespace=snap.namespace,
             name=snap.name,
             generation=snap.generation,
@@ -263,6 +273,28 @@ class Controller:
             pods=self.pods_using(key) if snap.deleting else (),
             removal_allowed=snap.deleting and self.pods_primed and not self.pods_using(key),
         )
+        self._policy_check(tracked, status)
+        return status
+
+    def _policy_check(self, tracked: _Tracked, status: dict[str, Any]) -> None:
+        """Re-check the profile against the SeccompPolicies: mark it, never delete it.
+
+        Adds the ``PolicyViolation`` condition (its ``lastTransitionTime`` kept while its
+        status does not change) and the policy findings to ``status``.
+        """
+        ns = tracked.snap.namespace
+
+        def lookup(name: str) -> Mapping[str, Any] | None:
+            base = self.profiles.get(f"{ns}/{name}")
+            return base.snap.spec if base is not None else None
+
+        found = self.policies.check(tracked.snap.spec, ns, lookup_base=lookup)
+        cond = policy.condition(found, generation=tracked.snap.generation, now=now_rfc3339())
+        for prev in tracked.status.get("conditions") or []:
+            if prev.get("type") == cond["type"] and prev.get("status") == cond["status"]:
+                cond["lastTransitionTime"] = prev.get("lastTransitionTime", cond["lastTransitionTime"])
+        status["conditions"].append(cond)
+        status["findings"] = [*status["findings"], *(f.as_dict() for f in found)][:20]
 
     def _overdue(self, key: str, snap: ProfileSnapshot, views: list[rollout.NodeView]) -> dict[str, float]:
         """Nodes whose ready agent has lagged behind the current content for longer than the timeout.

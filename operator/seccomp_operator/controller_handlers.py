@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 
 from . import constants as c
+from . import policy
 from .controller import Controller, ControllerConfig
 from .kube import ApiError, KubeApi
 from .metrics import serve
@@ -72,6 +73,13 @@ def profile_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -
 def report_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
     """A node report changed."""
     memo.core.observe_report(type, body)
+
+
+@kopf.on.event(c.GROUP, c.VERSION, policy.POLICY_PLURAL, registry=registry)
+def policy_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+    """A SeccompPolicy changed: every profile is re-checked (marked, never deleted)."""
+    if memo.core.policies.observe_policy(type, body):
+        memo.core.mark_all()
 
 
 @kopf.on.event("", "v1", "nodes", registry=registry)

@@ -34,7 +34,7 @@ import jsonpointer
 import kmock
 from kmock._internal import dicts as kmock_dicts
 
-from . import agent_handlers, controller_handlers, roles
+from . import agent_handlers, controller_handlers, policy, roles
 from . import constants as c
 from .agent import Agent, AgentConfig
 from .controller import Controller, ControllerConfig
@@ -268,6 +268,9 @@ class DevCluster:
         )
         res[f"{c.GROUP}/{c.VERSION}/{c.NODE_STATUS_PLURAL}"] = _crd_info(
             c.NODE_STATUS_KIND, c.NODE_STATUS_SINGULAR, c.NODE_STATUS_SHORT_NAMES, False, False
+        )
+        res[f"{c.GROUP}/{c.VERSION}/{policy.POLICY_PLURAL}"] = _crd_info(
+            policy.POLICY_KIND, policy.POLICY_SINGULAR, policy.POLICY_SHORT_NAMES, False, False
         )
         await self.add_namespace(OPERATOR_NAMESPACE)
         return self
