@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from . import constants as c
+from . import paths
 from . import render as render_mod
 from . import spec as spec_mod
 from .findings import Finding, ProfileError, Severity
@@ -81,6 +82,12 @@ def load_file(path: str) -> Loaded:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise _error(f"{path} is neither JSON nor YAML{where}: {getattr(e, 'problem', e)}") from None
+    if any(isinstance(d, list) for d in docs):
+        raise _error(
+            f"{path}: a YAML document is a list; a SeccompProfile resource is a mapping "
+            "(apiVersion, kind, metadata, spec)",
+            hint="if these are syscall rules, put them under spec.syscalls of a SeccompProfile",
+        )
     if not any(isinstance(d, Mapping) for d in docs):
         # A lone string ("profiles/default.json") or number: let the JSON reader explain it.
         _, findings = spec_mod.parse_profile_json(text)
@@ -130,13 +137,30 @@ def _resources(path: str, docs: list[Any]) -> Loaded:
         group = str(doc.get("apiVersion", "")).split("/", 1)[0]
         if group not in PROFILE_API_GROUPS:
             continue
-        name = (doc.get("metadata") or {}).get("name")
+        meta = doc.get("metadata") or {}
+        name = meta.get("name")
         if not isinstance(name, str) or not name:
             raise _error(f"document {i + 1} has no metadata.name", "metadata.name")
+        for what, value in (("name", name), ("namespace", meta.get("namespace"))):
+            # The agent refuses such names too; they never become paths.
+            if value is not None and not _safe_component(str(value), what):
+                raise _error(
+                    f"metadata.{what} {value!r} is not a DNS subdomain name; refusing to use it as a path",
+                    f"metadata.{what}",
+                    "Kubernetes names are DNS subdomains: a-z, 0-9, '-', '.'",
+                )
         loaded.resources[name] = dict(doc)
     if not loaded.resources:
         raise _error(f"{path} has no SeccompProfile resource (apiVersion {c.API_VERSION})")
     return loaded
+
+
+def _safe_component(value: str, what: str) -> bool:
+    try:
+        paths.check_component(value, what)
+    except paths.UnsafeNameError:
+        return False
+    return True
 
 
 def render_one(loaded: Loaded, *, name: str | None = None) -> render_mod.Rendered:

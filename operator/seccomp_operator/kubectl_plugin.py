@@ -22,7 +22,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 import kubernetes.client
+import kubernetes.config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as TransportError
 
 from . import constants as c
 from . import rollout
@@ -180,7 +182,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Execute a parsed command, printing to ``out``; returns the exit code."""
-    reader = Reader(Endpoint(server=args.server, insecure=args.insecure))
+    try:
+        reader = Reader(Endpoint(server=args.server, insecure=args.insecure))
+    except kubernetes.config.ConfigException as e:
+        print(f"no cluster to talk to: {e} (set KUBECONFIG or pass --server)", file=sys.stderr)
+        return EXIT_API
     try:
         if args.view == "status":
             profile = reader.profile(args.namespace, args.name)
@@ -203,6 +209,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(table(["NODE", "AGENT", "INSTALLED", "FAILING", "PENDING", "KUBELET-ROOT"], rows))
     except ApiException as e:
         print(f"API error: {e.status} {e.reason}", file=sys.stderr)
+        return EXIT_API
+    except (OSError, TransportError) as e:
+        print(f"API unreachable: {e}", file=sys.stderr)
         return EXIT_API
     finally:
         reader.close()
