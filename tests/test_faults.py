@@ -105,7 +105,7 @@ def test_sigkill_mid_write_leaves_old_or_new_never_partial(kill_world: tuple[Pat
             server.stdin.flush()
             pid = int(server.stdout.readline())
             # The fault's timing: a random point in the writer's loop (not a wait for a condition).
-            time.sleep(rng.uniform(0, 0.004))
+            time.sleep(rng.uniform(0, 0.004))  # a random kill point, not a synchronisation
             os.kill(pid, signal.SIGKILL)
             # The helper reaps the writer and says how it died: the file is now quiescent.
             assert int(server.stdout.readline()) == signal.SIGKILL

@@ -49,9 +49,6 @@ async def start(settings: kopf.OperatorSettings, memo: RoleMemo, **_: Any) -> No
 @kopf.on.cleanup(registry=registry)
 async def stop(memo: RoleMemo, **_: Any) -> None:
     """Stop the loop and the metrics endpoint; files stay on disk (the kubelet needs them)."""
-    runner = memo.extras.pop("metrics_runner", None)
-    if runner is not None:
-        await runner.cleanup()
     await stop_task(memo)
 
 

@@ -57,9 +57,6 @@ async def start(settings: kopf.OperatorSettings, memo: RoleMemo, **_: Any) -> No
 @kopf.on.cleanup(registry=registry)
 async def stop(memo: RoleMemo, **_: Any) -> None:
     """Stop the status loop and the metrics endpoint."""
-    runner = memo.extras.pop("metrics_runner", None)
-    if runner is not None:
-        await runner.cleanup()
     await stop_task(memo)
 
 

@@ -65,7 +65,10 @@ def base_settings(settings: kopf.OperatorSettings) -> None:
 
 
 async def stop_task(memo: RoleMemo) -> None:
-    """Cancel the role's loop and close the API client (Kopf cleanup)."""
+    """Stop the metrics endpoint, cancel the role's loop and close the API client (Kopf cleanup)."""
+    runner = memo.extras.pop("metrics_runner", None)
+    if runner is not None:
+        await runner.cleanup()
     if memo.task is not None:
         memo.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
