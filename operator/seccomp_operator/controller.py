@@ -258,18 +258,19 @@ class Controller:
             return None
         snap = tracked.snap
         views = self.node_views()
+        verdict = self.verdict(snap)  # renders once per status computation
         status = rollout.profile_status(
             namespace=snap.namespace,
             name=snap.name,
             generation=snap.generation,
             enabled=snap.enabled,
             deleting=snap.deleting,
-            verdict=self.verdict(snap),
+            verdict=verdict,
             nodes=views,
             previous=tracked.status,
             now=now_rfc3339(),
             localhost_profile=paths.localhost_profile(snap.namespace, snap.name),
-            overdue=self._overdue(key, snap, views),
+            overdue=self._overdue(key, verdict.content_hash if snap.wanted else None, views),
             pods=self.pods_using(key) if snap.deleting else (),
             removal_allowed=snap.deleting and self.pods_primed and not self.pods_using(key),
         )
@@ -296,13 +297,12 @@ class Controller:
         status["conditions"].append(cond)
         status["findings"] = [*status["findings"], *(f.as_dict() for f in found)][:20]
 
-    def _overdue(self, key: str, snap: ProfileSnapshot, views: list[rollout.NodeView]) -> dict[str, float]:
+    def _overdue(self, key: str, expected: str | None, views: list[rollout.NodeView]) -> dict[str, float]:
         """Nodes whose ready agent has lagged behind the current content for longer than the timeout.
 
         Tracks, per (profile, node), since when the node has not had the expected hash,
         and schedules a recheck of ``key`` for when the earliest timeout expires.
         """
-        expected = self.verdict(snap).content_hash if snap.wanted else None
         now = time.monotonic()
         timeout = self.cfg.report_timeout
         late: dict[str, float] = {}
