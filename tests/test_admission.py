@@ -1,51 +1,32 @@
-"""The validating webhook: AdmissionReviews over HTTPS to a real Kopf ``WebhookServer``.
+"""The validating webhook: AdmissionReviews over HTTPS to the controller's real webhook server.
 
 The server is configured with :func:`seccomp_operator.admission.configure_webhooks` (certificate
 files made with ``openssl``), requests go through Kopf's own admission machinery
 (``serve_admission_request``, as ``kopf.operator`` wires it) to the handler registered on the
-controller's registry, and the responses are read as the API server reads them.
-
-Importing :mod:`seccomp_operator.admission` puts the handler on
-``controller_handlers.registry``; see :mod:`tests.webhooks` for why the tests take it off again.
+controller's registry, and the responses are read as the API server reads them
+(:mod:`tests.webhooks`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import shutil
-import ssl
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import kopf
 import pytest
 import yaml
-from kopf._cogs.structs.references import Insights, Resource
-from kopf._core.engines.admission import serve_admission_request
-from kopf._core.engines.indexing import OperatorIndexers
-from kopf._core.reactor.inventory import ResourceMemories
 
 from seccomp_operator import constants as c
 from seccomp_operator import controller_handlers
-from seccomp_operator.profiles import ProfileSnapshot
+from seccomp_operator.webhook_server import ReloadingWebhookServer
 from tests.conftest import CASES
-from tests.webhooks import admission_registered
+from tests.webhooks import PROFILE_RESOURCE, admission_registered, controller_memo, make_certificate, review
+from tests.webhooks import webhook_client as _webhook_client
 
-RESOURCE = Resource(
-    group=c.GROUP,
-    version=c.VERSION,
-    plural=c.PROFILE_PLURAL,
-    kind=c.PROFILE_KIND,
-    singular=c.PROFILE_SINGULAR,
-    namespaced=True,
-    verbs=frozenset({"create", "update", "get", "list", "watch", "patch", "delete"}),
-)
+RESOURCE = PROFILE_RESOURCE
 
 
 def case_docs(prefix: str) -> dict[str, dict[str, Any]]:
@@ -64,117 +45,14 @@ def admission_module() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (``openssl req``)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make the webhook's test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "tls.crt", folder / "tls.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
-    return cert, key
-
-
-def review(operation: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An ``admission.k8s.io/v1`` AdmissionReview as the API server sends it."""
-    meta = obj["metadata"]
-    return {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": f"uid-{meta['name']}-{operation}",
-            "kind": {"group": c.GROUP, "version": c.VERSION, "kind": c.PROFILE_KIND},
-            "resource": {"group": c.GROUP, "version": c.VERSION, "resource": c.PROFILE_PLURAL},
-            "requestKind": {"group": c.GROUP, "version": c.VERSION, "kind": c.PROFILE_KIND},
-            "requestResource": {"group": c.GROUP, "version": c.VERSION, "resource": c.PROFILE_PLURAL},
-            "name": meta["name"],
-            "namespace": meta.get("namespace", "demo"),
-            "operation": operation,
-            "userInfo": {"username": "alice", "uid": "u1", "groups": ["system:authenticated"]},
-            "object": obj,
-            "oldObject": old,
-            "dryRun": False,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
-        },
-    }
+    return make_certificate(tmp_path_factory.mktemp("tls"), "tls")
 
 
 @contextlib.asynccontextmanager
 async def webhook(admission: Any, certificate: tuple[Path, Path], memo: Any) -> AsyncIterator[Any]:
     """Serve the controller registry's webhooks over HTTPS; yields ``post(review) -> response``."""
-    cert, key = certificate
-    settings = kopf.OperatorSettings()
-    admission.configure_webhooks(
-        settings,
-        host="127.0.0.1",
-        addr="127.0.0.1",
-        port=0,
-        certfile=str(cert),
-        pkeyfile=str(key),
-        managed=None,
-    )
-    insights = Insights()
-    insights.webhook_resources.add(RESOURCE)
-    insights.ready_resources.set()
-    fn = functools.partial(
-        serve_admission_request,
-        settings=settings,
-        registry=controller_handlers.registry,
-        insights=insights,
-        memories=ResourceMemories(),
-        memobase=memo,
-        indices=OperatorIndexers().indices,
-    )
-    configs: asyncio.Queue[Any] = asyncio.Queue()
-
-    server = settings.admission.server
-    assert server is not None
-
-    async def serve() -> None:
-        async for config in server(fn):
-            await configs.put(config)
-
-    task = asyncio.create_task(serve())
-    try:
-        config = await asyncio.wait_for(configs.get(), timeout=30)
-        assert config["url"].startswith("https://127.0.0.1:")
-        assert config["caBundle"]  # the certificate, for the webhook configuration's caBundle
-        context = ssl.create_default_context(cafile=str(cert))
-        async with aiohttp.ClientSession() as session:
-
-            async def post(body: dict[str, Any]) -> dict[str, Any]:
-                url = f"{config['url'].rstrip('/')}/{admission.HANDLER_ID}"
-                async with session.post(url, json=body, ssl=context) as response:
-                    assert response.status == 200, await response.text()
-                    answer: dict[str, Any] = await response.json()
-                    result: dict[str, Any] = answer["response"]
-                    assert result["uid"] == body["request"]["uid"]
-                    return result
-
-            yield post
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def controller_memo(*docs: dict[str, Any]) -> Any:
-    """A stand-in for the controller's memo: ``memo.core.profiles`` holds snapshots by ``ns/name``."""
-    profiles = {
-        f"{d['metadata']['namespace']}/{d['metadata']['name']}": SimpleNamespace(
-            snap=ProfileSnapshot(
-                namespace=d["metadata"]["namespace"], name=d["metadata"]["name"], spec=d["spec"]
-            )
-        )
-        for d in docs
-    }
-    return SimpleNamespace(core=SimpleNamespace(profiles=profiles))
+    async with _webhook_client(certificate, memo) as post:
+        yield functools.partial(post, admission.HANDLER_ID)
 
 
 async def test_invalid_profile_is_refused_with_field_paths(
@@ -269,7 +147,23 @@ def test_configure_webhooks(admission_module: Any, tmp_path: Path) -> None:
     admission_module.configure_webhooks(served, host="webhook.ns.svc", port=8443, self_signed=True)
     assert isinstance(served.admission.server, kopf.WebhookServer)
     assert served.admission.server.host == "webhook.ns.svc" and served.admission.server.port == 8443
-    assert served.admission.managed == "seccomp-operator.dev"
+    # The static configuration of manifests/webhook/ is used; Kopf manages none.
+    assert served.admission.managed is None
+    files = kopf.OperatorSettings()
+    admission_module.configure_webhooks(
+        files, host="svc", certfile="/tls/tls.crt", pkeyfile="/tls/tls.key", reload_interval=2.5
+    )
+    server = files.admission.server
+    assert isinstance(server, ReloadingWebhookServer) and files.admission.managed is None
+    assert (server.certfile, server.pkeyfile, server.reload_interval) == ("/tls/tls.crt", "/tls/tls.key", 2.5)
+    assert server.port == c.WEBHOOK_PORT
+
+
+def test_kopf_never_manages_the_webhook_configuration(admission_module: Any) -> None:
+    """Kopf's managed configuration would send every namespace's pods to the strict pod webhook."""
+    settings = kopf.OperatorSettings()
+    with pytest.raises(ValueError, match=r"namespaceSelectors on seccomp-operator\.dev/pod-admission"):
+        admission_module.configure_webhooks(settings, self_signed=True, managed="seccomp-operator.dev")
 
 
 def test_warning_texts_respect_kubernetes_limits(admission_module: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ import jsonschema
 import pytest
 import yaml
 
-from seccomp_operator import __version__, paths
+from seccomp_operator import __version__, paths, selfprofile
 from seccomp_operator import constants as c
 
 from .conftest import CASES, REFERENCE, REPO
@@ -148,10 +149,17 @@ def k8s_versions() -> list[str]:
     return sorted({OLDEST_K8S, newest})
 
 
+#: Kinds of other projects' CRDs, which kubernetes-validate has no schema for; checked by hand
+#: (cert-manager's Issuers and Certificates: ``test_webhook_certificates``).
+NOT_BUILTIN_GROUPS = ("cert-manager.io/",)
+
+
 def builtin_docs() -> Iterator[tuple[str, dict[str, Any]]]:
     for path in yaml_files(CRD_DIR, MANIFEST_DIR, EXAMPLE_DIR):
         for i, doc in enumerate(load_docs(path)):
-            if doc["kind"] in ("Kustomization", c.PROFILE_KIND):
+            if doc["kind"] in ("Kustomization", "Component", c.PROFILE_KIND):
+                continue
+            if str(doc["apiVersion"]).startswith(NOT_BUILTIN_GROUPS):
                 continue
             yield f"{rel(path)}#{i}:{doc['kind']}", doc
 
@@ -636,18 +644,41 @@ def test_agent_daemonset() -> None:
     _liveness_port(ct)
     # Root (to write into the root-owned directory), but without any capability.
     assert ct["securityContext"]["runAsUser"] == 0
+    # The agent runs under its own recorded profile, which the init container installs.
+    assert ct["securityContext"]["seccompProfile"] == {
+        "type": "Localhost",
+        "localhostProfile": c.SELF_PROFILE_LOCALHOST,
+    }
+    (init,) = spec["initContainers"]
+    assert init["command"] == ["seccomp-operator"]
+    assert init["args"] == ["self-profile", "install", f"--kubelet-root={c.DEFAULT_KUBELET_ROOT}"]
+    assert init["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert init["securityContext"]["runAsUser"] == 0
+    for container in (ct, init):
+        sc = container["securityContext"]
+        assert sc["capabilities"] == {"drop": ["ALL"]}, container["name"]
+        assert sc["readOnlyRootFilesystem"] is True, container["name"]
 
-    # The only host path is the managed directory, mounted at the same path.
+    # Two host paths: the managed directory (the agent's only one) and the directory of the
+    # agent's own profile (the init container's only one), each mounted at the same path.
     managed = str(paths.managed_dir(c.DEFAULT_KUBELET_ROOT))
-    host_paths = [v for v in spec["volumes"] if "hostPath" in v]
-    assert [v["hostPath"] for v in host_paths] == [{"path": managed, "type": "DirectoryOrCreate"}]
+    own = str(paths.seccomp_root(c.DEFAULT_KUBELET_ROOT) / c.SELF_PROFILE_SUBDIR)
+    host_paths = {v["name"]: v["hostPath"] for v in spec["volumes"] if "hostPath" in v}
+    assert sorted(host_paths.values(), key=lambda h: h["path"]) == [
+        {"path": managed, "type": "DirectoryOrCreate"},
+        {"path": own, "type": "DirectoryOrCreate"},
+    ]
     kinds = {k for v in spec["volumes"] for k in v if k != "name"}
     assert kinds <= {"hostPath", "emptyDir"}, f"unexpected volume kinds {kinds}"
-    mounts = {m["name"]: m for m in ct["volumeMounts"]}
-    mount = mounts[host_paths[0]["name"]]
-    assert mount["mountPath"] == managed
-    assert not mount.get("readOnly")
-    assert "mountPropagation" not in mount
+    for container, path in ((ct, managed), (init, own)):
+        mounted = [m for m in container["volumeMounts"] if m["name"] in host_paths]
+        assert [(host_paths[m["name"]]["path"], m["mountPath"]) for m in mounted] == [(path, path)]
+        assert not mounted[0].get("readOnly")
+        assert "mountPropagation" not in mounted[0]
+    # What the init container writes is the file the kubelet resolves for the agent.
+    written = selfprofile.self_profile_path(c.DEFAULT_KUBELET_ROOT)
+    assert str(written.parent) == own
+    assert written == paths.seccomp_root(c.DEFAULT_KUBELET_ROOT) / c.SELF_PROFILE_LOCALHOST
 
 
 def test_controller_deployment() -> None:
@@ -942,6 +973,9 @@ def test_node_status_crd() -> None:
         "installed",
         "failed",
         "profiles",
+        "foreignEntries",
+        "foreignEntryCount",
+        "fileWatch",
     }
     entry = status["properties"]["profiles"]["additionalProperties"]
     assert set(entry["properties"]) == {"state", "contentHash", "path", "message", "lastTransitionTime"}
@@ -991,7 +1025,8 @@ def test_dockerfile() -> None:
     text = (REPO / "Dockerfile").read_text()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     froms = [ln for ln in lines if ln.startswith("FROM ")]
-    assert len(froms) == 2 and all(ln.split()[1] == "python:3.11-slim" for ln in froms), froms
+    # Pinned to the Debian release the agent's seccomp profile was recorded on (bookworm).
+    assert len(froms) == 2 and all(ln.split()[1] == "python:3.11-slim-bookworm" for ln in froms), froms
     final = text[text.rindex("\nFROM ") :]
     assert "libseccomp2" in final
     assert "COPY --from=builder" in final
@@ -1001,3 +1036,213 @@ def test_dockerfile() -> None:
     assert entry and json.loads(entry[-1].split(" ", 1)[1]) == ["seccomp-operator"]
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     assert "!operator" in ignore and "!pyproject.toml" in ignore
+
+
+# --- the optional webhook component (manifests/webhook/) -----------------------------------------
+
+WEBHOOK_DIR = MANIFEST_DIR / "webhook"
+WEBHOOK_SERVICE_DNS = f"{c.WEBHOOK_SERVICE}.seccomp-operator.svc"
+
+
+def webhook_docs() -> list[dict[str, Any]]:
+    return [d for p in yaml_files(WEBHOOK_DIR) for d in load_docs(p) if d["kind"] != "Component"]
+
+
+def webhook_doc(kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in webhook_docs() if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: found {len(found)}"
+    return found[0]
+
+
+def webhook_component() -> dict[str, Any]:
+    return only(load_docs(WEBHOOK_DIR / "kustomization.yaml"), "Component")
+
+
+def patched_controller() -> dict[str, Any]:
+    """The base controller Deployment with the component's JSON patch applied (as kustomize does)."""
+    import jsonpatch
+
+    (patch,) = webhook_component()["patches"]
+    assert patch["target"] == {
+        "group": "apps",
+        "version": "v1",
+        "kind": "Deployment",
+        "name": "seccomp-operator-controller",
+    }
+    ops = yaml.safe_load(patch["patch"])
+    patched: dict[str, Any] = jsonpatch.apply_patch(
+        manifest("Deployment", "seccomp-operator-controller"), ops, in_place=False
+    )
+    return patched
+
+
+def test_webhook_component_lists_its_files() -> None:
+    component = webhook_component()
+    assert component["apiVersion"] == "kustomize.config.k8s.io/v1alpha1"
+    assert sorted(component["resources"]) == sorted(
+        p.name for p in yaml_files(WEBHOOK_DIR) if p.name != "kustomization.yaml"
+    )
+    # The base stays webhook-free: the component is opt-in.
+    assert "webhook" not in load_docs(MANIFEST_DIR / "kustomization.yaml")[0]["resources"]
+    for doc in webhook_docs():
+        if doc["kind"] != "ValidatingWebhookConfiguration":
+            assert doc["metadata"]["namespace"] == "seccomp-operator", doc["kind"]
+
+
+def test_webhook_patch_gives_a_valid_controller_that_serves_the_mounted_certificate() -> None:
+    import kubernetes_validate
+
+    from seccomp_operator.cli import build_parser
+
+    dep = patched_controller()
+    for version in k8s_versions():
+        kubernetes_validate.validate(dep, version, strict=True)
+    spec = dep["spec"]["template"]["spec"]
+    _assert_hardened(spec, "controller")  # still non-root, read-only, no capabilities
+    (ct,) = spec["containers"]
+    assert ct["name"] == "controller"
+    args = build_parser().parse_args(ct["args"])
+    assert args.webhook_host == WEBHOOK_SERVICE_DNS
+    assert args.webhook_port == c.WEBHOOK_PORT
+    assert (args.webhook_cert, args.webhook_key) == (
+        f"{c.WEBHOOK_TLS_DIR}/tls.crt",
+        f"{c.WEBHOOK_TLS_DIR}/tls.key",
+    )
+    assert {"name": "webhook", "containerPort": c.WEBHOOK_PORT, "protocol": "TCP"} in ct["ports"]
+    (mount,) = [m for m in ct["volumeMounts"] if m["mountPath"] == c.WEBHOOK_TLS_DIR]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"] == {"secretName": c.WEBHOOK_TLS_SECRET, "defaultMode": 0o440}
+    # The files are root-owned in the volume; the controller reads them through fsGroup.
+    assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"] == 65532
+
+
+def test_webhook_service_reaches_the_controller_pod() -> None:
+    svc = webhook_doc("Service", c.WEBHOOK_SERVICE)
+    pod_labels = manifest("Deployment", "seccomp-operator-controller")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    assert svc["spec"]["selector"].get(c.AGENT_POD_LABEL) != c.AGENT_POD_LABEL_VALUE  # never the agents
+    (port,) = svc["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (443, "webhook")
+
+
+def _webhooks() -> dict[str, dict[str, Any]]:
+    config = webhook_doc("ValidatingWebhookConfiguration", c.WEBHOOK_CONFIGURATION_NAME)
+    return {w["name"]: w for w in config["webhooks"]}
+
+
+def test_webhook_configuration_selects_namespaces_per_mode() -> None:
+    from seccomp_operator import admission
+
+    hooks = _webhooks()
+    assert set(hooks) == {c.WEBHOOK_NAME_PROFILE, c.WEBHOOK_NAME_POD_WARN, c.WEBHOOK_NAME_POD_STRICT}
+    for hook in hooks.values():
+        assert hook["sideEffects"] == "None"
+        assert hook["admissionReviewVersions"] == ["v1"]
+        assert "objectSelector" not in hook
+        assert hook["clientConfig"]["service"]["name"] == c.WEBHOOK_SERVICE
+        assert hook["clientConfig"]["service"]["namespace"] == "seccomp-operator"
+        assert hook["clientConfig"]["service"]["port"] == 443
+        assert "caBundle" not in hook["clientConfig"]  # injected by cert-manager
+    profile = hooks[c.WEBHOOK_NAME_PROFILE]
+    assert profile["clientConfig"]["service"]["path"] == f"/{admission.HANDLER_ID}"
+    assert "namespaceSelector" not in profile  # every namespace's profiles
+    # Fail: a SeccompPolicy is enforced only at admission.
+    assert profile["failurePolicy"] == "Fail"
+    assert profile["rules"] == [
+        {
+            "apiGroups": [c.GROUP],
+            "apiVersions": [c.VERSION],
+            "resources": [c.PROFILE_PLURAL],
+            "operations": ["CREATE", "UPDATE"],
+            "scope": "Namespaced",
+        }
+    ]
+    for mode, name in (
+        (c.POD_ADMISSION_WARN, c.WEBHOOK_NAME_POD_WARN),
+        (c.POD_ADMISSION_STRICT, c.WEBHOOK_NAME_POD_STRICT),
+    ):
+        hook = hooks[name]
+        assert hook["namespaceSelector"] == {"matchLabels": {c.POD_ADMISSION_LABEL: mode}}
+        assert hook["clientConfig"]["service"]["path"] == f"/{admission.POD_HANDLER_IDS[mode]}"
+        # Ignore: a controller that is down must not stop the pods of opted-in namespaces.
+        assert hook["failurePolicy"] == "Ignore"
+        assert 1 <= hook["timeoutSeconds"] <= 5
+        assert hook["rules"] == [
+            {
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": ["pods"],
+                "operations": ["CREATE"],
+                "scope": "Namespaced",
+            },
+            {
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": [f"pods/{c.EPHEMERAL_CONTAINERS_SUBRESOURCE}"],
+                "operations": ["UPDATE"],
+                "scope": "Namespaced",
+            },
+        ]
+
+
+def test_webhook_certificates() -> None:
+    """cert-manager objects (no schema in kubernetes-validate): the chain the webhook trusts, by hand."""
+    config = webhook_doc("ValidatingWebhookConfiguration", c.WEBHOOK_CONFIGURATION_NAME)
+    ns, name = config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].split("/")
+    serving = webhook_doc("Certificate", name)
+    assert ns == serving["metadata"]["namespace"] == "seccomp-operator"
+    assert serving["spec"]["secretName"] == c.WEBHOOK_TLS_SECRET  # the Secret the controller mounts
+    assert serving["spec"]["dnsNames"][0] == WEBHOOK_SERVICE_DNS
+    assert serving["spec"]["privateKey"]["rotationPolicy"] == "Always"
+    assert "server auth" in serving["spec"]["usages"]
+    # Issued by a CA of its own (stable caBundle across renewals), itself self-signed.
+    ca_issuer = webhook_doc("Issuer", serving["spec"]["issuerRef"]["name"])
+    assert serving["spec"]["issuerRef"]["kind"] == "Issuer"
+    ca = [
+        d
+        for d in webhook_docs()
+        if d["kind"] == "Certificate" and d["spec"]["secretName"] == ca_issuer["spec"]["ca"]["secretName"]
+    ]
+    assert len(ca) == 1 and ca[0]["spec"]["isCA"] is True
+    root = webhook_doc("Issuer", ca[0]["spec"]["issuerRef"]["name"])
+    assert root["spec"] == {"selfSigned": {}}
+    for doc in webhook_docs():
+        if doc["apiVersion"].startswith("cert-manager.io/"):
+            assert doc["apiVersion"] == "cert-manager.io/v1" and doc["kind"] in ("Issuer", "Certificate")
+            if doc["kind"] == "Certificate":
+                assert doc["spec"]["issuerRef"]["group"] == "cert-manager.io"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) not installed")
+def test_kustomize_build_with_the_webhook_component(tmp_path: Path) -> None:
+    """Base plus component, the way the component's header tells users to combine them."""
+    import kubernetes_validate
+
+    overlay = tmp_path / "with-webhook"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                # kustomize takes only relative paths
+                "resources": [os.path.relpath(MANIFEST_DIR, overlay)],
+                "components": [os.path.relpath(WEBHOOK_DIR, overlay)],
+            }
+        )
+    )
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(overlay)], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    assert {"Service", "Issuer", "Certificate", "ValidatingWebhookConfiguration"} <= {d["kind"] for d in docs}
+    (dep,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert dep == patched_controller()
+    for doc in docs:
+        if doc["kind"] == "CustomResourceDefinition" or doc["apiVersion"].startswith(NOT_BUILTIN_GROUPS):
+            continue
+        for version in k8s_versions():
+            kubernetes_validate.validate(doc, version, strict=True)

@@ -6,23 +6,30 @@ tmpfs (``ENOSPC``) and a real read-only remount (``EROFS``) when mounting works.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import shutil
+import socket
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from seccomp_operator import constants as c
 from seccomp_operator import nodefs, paths
 from seccomp_operator.nodefs import (
+    DirWatch,
+    FileId,
     KubeletRootMissing,
     ManagedDir,
     NodeWriteError,
     UnsafeEntry,
+    WatchHint,
 )
 
 PROFILE = b'{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n'
@@ -468,6 +475,19 @@ def test_scan_reports_profiles_and_each_anomaly_kind(
     link = next(a for a in result.anomalies if a.path == "default/link.json")
     assert str(outside) in link.detail
     assert [a.path for a in result.anomalies] == sorted(a.path for a in result.anomalies)
+    # The kind reported in the node status comes from the file type and link count alone.
+    assert {a.path: a.foreign for a in result.anomalies} == {
+        "default/link.json": c.FOREIGN_SYMLINK,
+        "default/hard.json": c.FOREIGN_HARDLINK,
+        "default/pipe.json": c.FOREIGN_FIFO,
+        "default/dir.json": c.FOREIGN_DIRECTORY,
+        "default/README": c.FOREIGN_FILE,
+        "default/Upper.json": c.FOREIGN_FILE,
+        f"default/{c.TEMP_PREFIX}abc123": c.FOREIGN_TEMP,
+        "stray-file": c.FOREIGN_FILE,
+        "Bad_NS": c.FOREIGN_DIRECTORY,
+        "nslink": c.FOREIGN_SYMLINK,
+    }
     assert outside.read_bytes() == SECRET
 
 
@@ -658,3 +678,214 @@ def test_real_read_only_file_system(tmpfs: Path) -> None:
         assert info.value.reason == "ReadOnly"
         assert md.scan().profiles == {("default", "web")}
     assert profile_file(kubelet).read_bytes() == PROFILE
+
+
+# --- identities of entries ----------------------------------------------------------------------------
+def test_identity_tells_every_kind_of_change(root: Path, md: ManagedDir) -> None:
+    assert md.identity("default", "web") is None  # no namespace directory yet
+    md.write("default", "web", PROFILE)
+    first = md.identity("default", "web")
+    assert first is not None and first.single_regular
+    assert md.identity("default", "web") == first  # nothing changed, nothing differs
+    # read_entry's identity comes from fstat of the descriptor it read: the same.
+    assert md.read_entry("default", "web") == (PROFILE, first)
+    assert md.write("default", "web", PROFILE) is False
+    assert md.identity("default", "web") == first  # a skipped write changes nothing
+    md.write("default", "web", PROFILE2)
+    replaced = md.identity("default", "web")
+    assert replaced is not None and replaced.ino != first.ino  # rename: another inode
+    target = profile_file(root)
+    with target.open("r+b") as f:  # same size, in place
+        f.write(PROFILE2[::-1])
+    in_place = md.identity("default", "web")
+    assert in_place is not None and in_place.ino == replaced.ino and in_place != replaced
+    os.chmod(target, 0o600)
+    assert md.identity("default", "web") != in_place
+    os.link(target, target.parent / "alias")
+    linked = md.identity("default", "web")
+    assert linked is not None and linked.nlink == 2 and not linked.single_regular
+    assert md.entry_id("default", "alias") == linked
+    target.unlink()
+    assert md.identity("default", "web") is None
+
+
+def test_entry_id_takes_single_names_and_never_follows(root: Path, md: ManagedDir, outside: Path) -> None:
+    md.write("default", "web", PROFILE)
+    (managed(root) / "top-link").symlink_to(outside)
+    top = md.entry_id("", "top-link")
+    assert top is not None and stat.S_ISLNK(top.mode)  # the link itself, not passwd
+    assert md.entry_id("", "default") is not None
+    assert md.entry_id("default", "nothing") is None
+    for bad in ("", ".", "..", "a/b", "x\0y"):
+        with pytest.raises(paths.UnsafeNameError):
+            md.entry_id("default", bad)
+    with pytest.raises(paths.UnsafeNameError):
+        md.entry_id("../etc", "passwd")
+    (managed(root) / "nsl").symlink_to(tmp := outside.parent)
+    with pytest.raises(UnsafeEntry):
+        md.entry_id("nsl", "passwd")
+    assert tmp.is_dir()
+
+
+def test_foreign_kind_and_printable(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"")
+    os.link(tmp_path / "f", tmp_path / "g")
+    (tmp_path / "h").write_bytes(b"")
+    os.mkfifo(tmp_path / "p")
+    (tmp_path / "l").symlink_to("f")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tmp_path / "s"))
+        kinds = {n: nodefs.foreign_kind(os.lstat(tmp_path / n)) for n in "fhpls"}
+    finally:
+        sock.close()
+    assert kinds == {
+        "f": c.FOREIGN_HARDLINK,
+        "h": c.FOREIGN_FILE,
+        "p": c.FOREIGN_FIFO,
+        "l": c.FOREIGN_SYMLINK,
+        "s": c.FOREIGN_SOCKET,
+    }
+    assert nodefs.foreign_kind(os.lstat(tmp_path / "h"), temp=True) == c.FOREIGN_TEMP
+    assert nodefs.foreign_kind(os.lstat(tmp_path)) == c.FOREIGN_DIRECTORY
+    assert nodefs.foreign_kind(os.lstat("/dev/null")) == c.FOREIGN_DEVICE
+    assert nodefs.printable("demo/ok.json") == "demo/ok.json"
+    assert nodefs.printable(os.fsdecode(b"a\nb\xff\x1b\x7f")) == "a\\x0ab\\xff\\x1b\\x7f"
+    assert nodefs.printable("x" * 50, cap=10) == "xxxxxxx..."
+
+
+# --- the directory watch --------------------------------------------------------------------------------
+async def _hints_until_barrier(watch: DirWatch, root: Path) -> list[WatchHint]:
+    """Every hint up to a barrier file created now at the top of the managed directory.
+
+    The kernel queues events in order, so the barrier's event comes after those of
+    everything done before; the deadline only bounds a failure.
+    """
+    barrier = f"zz-barrier-{os.urandom(4).hex()}"
+    (managed(root) / barrier).write_bytes(b"")
+    hints: list[WatchHint] = []
+    async with asyncio.timeout(10):
+        while True:
+            for event in await watch.next_events(c.WATCH_DRAIN_EVENTS):
+                hint = watch.translate(event)
+                if hint is not None and hint.namespace == "" and hint.name == barrier:
+                    return hints
+                if hint is not None:
+                    hints.append(hint)
+
+
+async def test_dir_watch_hints_at_entries_and_skips_the_agents_temporary_files(
+    root: Path, md: ManagedDir
+) -> None:
+    md.write("default", "web", PROFILE)
+    watch = DirWatch()
+    try:
+        watch.arm(md)
+        assert watch.armed and watch.namespaces == {"default"}
+        md.write("default", "web", PROFILE2)  # temp file, fsync, rename
+        target = profile_file(root)
+        with target.open("r+b") as f:
+            f.write(b"{")
+        hints = await _hints_until_barrier(watch, root)
+        assert not [h for h in hints if h.name.startswith(c.TEMP_PREFIX)]
+        entry = [(h.kind, h.namespace, h.name) for h in hints]
+        assert ("entry", "default", "web.json") in entry
+        assert any(h.data_changed for h in hints)  # the in-place write
+        # A namespace created after arming: its creation is a hint; add_namespace watches it.
+        md.write("team-b", "db", PROFILE)
+        hints = await _hints_until_barrier(watch, root)
+        assert WatchHint("entry", "", "team-b", is_dir=True) in hints
+        assert watch.add_namespace(md, "team-b") is True
+        profile_file(root, "team-b", "db").unlink()
+        hints = await _hints_until_barrier(watch, root)
+        assert ("entry", "team-b", "db.json") in [(h.kind, h.namespace, h.name) for h in hints]
+        # The namespace directory removed: its own watch says so.
+        shutil.rmtree(managed(root) / "team-b")
+        hints = await _hints_until_barrier(watch, root)
+        assert WatchHint("namespace", "team-b") in hints
+        # The managed directory removed: once nothing holds it open (the agent closes its
+        # ManagedDir after each pass) the watch says so; re-arming recreates and watches it.
+        shutil.rmtree(managed(root))
+        md.close()
+        async with asyncio.timeout(10):
+            while WatchHint("managed") not in [watch.translate(e) for e in await watch.next_events(64)]:
+                pass
+        watch.arm(md)
+        assert managed(root).is_dir() and watch.armed and watch.namespaces == set()
+        md.open()
+        md.write("default", "web", PROFILE)
+        hints = await _hints_until_barrier(watch, root)
+        assert WatchHint("entry", "", "default", is_dir=True) in hints
+    finally:
+        watch.close()
+
+
+async def test_dir_watch_never_watches_through_a_symlink(root: Path, md: ManagedDir, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    md.write("default", "web", PROFILE)
+    (managed(root) / "evil").symlink_to(elsewhere, target_is_directory=True)
+    watch = DirWatch()
+    try:
+        watch.arm(md)
+        assert watch.namespaces == {"default"}
+        assert watch.add_namespace(md, "evil") is False
+        # The namespace directory swapped for a symlink: the new name is not watched.
+        shutil.rmtree(managed(root) / "default")
+        (managed(root) / "default").symlink_to(elsewhere, target_is_directory=True)
+        assert watch.add_namespace(md, "default") is False
+        assert watch.namespaces == set()
+        (elsewhere / "web.json").write_bytes(SECRET)
+        hints = await _hints_until_barrier(watch, root)
+        assert not [h for h in hints if h.namespace in ("evil", "default") and h.kind == "entry"]
+    finally:
+        watch.close()
+
+
+async def test_dir_watch_failures_name_the_limit(md: ManagedDir) -> None:
+    def no_instances() -> NoReturn:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    watch = DirWatch(inotify_factory=no_instances)
+    with pytest.raises(nodefs.WatchUnavailable) as info:
+        watch.arm(md)
+    assert info.value.errno == errno.EMFILE and "fs.inotify.max_user_instances" in info.value.message
+    assert not watch.armed
+    watch.close()
+
+
+def test_file_id_single_regular() -> None:
+    st = os.stat_result((stat.S_IFREG | 0o644, 1, 2, 1, 0, 0, 10, 0, 0, 0))
+    assert FileId.of(st).single_regular
+    assert not FileId.of(os.stat_result((stat.S_IFREG | 0o644, 1, 2, 2, 0, 0, 10, 0, 0, 0))).single_regular
+    assert not FileId.of(os.stat_result((stat.S_IFLNK | 0o777, 1, 2, 1, 0, 0, 10, 0, 0, 0))).single_regular
+
+
+def test_inotify_flags_are_the_kernels_and_loaded_only_for_a_watch() -> None:
+    from asyncinotify import Mask
+
+    flags = ["MODIFY", "ATTRIB", "CLOSE_WRITE", "MOVED_FROM", "MOVED_TO", "CREATE", "DELETE"]
+    flags += ["DELETE_SELF", "MOVE_SELF", "UNMOUNT", "Q_OVERFLOW", "IGNORED", "ONLYDIR"]
+    for flag in [*flags, "EXCL_UNLINK", "ISDIR"]:
+        assert getattr(nodefs, f"IN_{flag}") == int(getattr(Mask, flag)), flag
+    # Importing asyncinotify runs `ldconfig -p`: the CLI and the controller must not pay for it.
+    code = "import sys, seccomp_operator.cli, seccomp_operator.agent; print('asyncinotify' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_translate_overflow_and_events_of_forgotten_watches(md: ManagedDir) -> None:
+    from asyncinotify import Event, Mask
+
+    watch = DirWatch()
+    try:
+        watch.arm(md)
+        # IN_Q_OVERFLOW comes with wd -1 (no watch): events were lost, check everything.
+        assert watch.translate(Event(None, Mask.Q_OVERFLOW, 0, None)) == WatchHint("overflow")
+        current = watch._watches[""]
+        assert watch.translate(Event(current, Mask.CREATE, 0, Path("x"))) == WatchHint("entry", "", "x")
+        watch.arm(md)  # every watch replaced: late events of the old ones say nothing
+        assert watch._watches[""] is not current
+        assert watch.translate(Event(current, Mask.CREATE, 0, Path("x"))) is None
+    finally:
+        watch.close()

@@ -209,14 +209,29 @@ def test_probe_on_the_host_reports_disabled_where_it_is() -> None:
     assert "Blocked Syscalls (0):" in full.stdout.splitlines()
 
 
+def children() -> set[int]:
+    """Pids whose parent is this process, zombies included (from ``/proc/<pid>/stat``)."""
+    found: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid():
+            found.add(int(stat.parent.name))
+    return found
+
+
 def test_probe_is_bounded_and_leaves_no_children() -> None:
+    # Other children may exist (a private containerd started by a session fixture): only
+    # the probe's own must be gone, reaped, not left as zombies.
+    before = children()
     report = probe.probe(names=["pause", "getpid", "exit_group", "fork", "vfork"], timeout=5.0)
     by_name = {o.name: o for o in report.outcomes}
     assert by_name["pause"].timed_out and by_name["pause"].verdict is Verdict.ALLOWED
     assert by_name["exit_group"].result == "exited"
     assert report.seconds < 5.0  # pause was seen sleeping in the call, not waited for
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+    assert children() <= before
 
 
 # --------------------------------------------------------------------------- in a container

@@ -18,6 +18,16 @@ a profile that was stored while the webhook was down) and objects being deleted.
 webhook itself fails unexpectedly, the profile is admitted with a warning and the
 controller marks it Invalid later (fail open: the CRD's CEL rules still apply).
 
+The pod check (opt-in per namespace): two more handlers, one per mode, on v1 pods at
+``/validate-pod-warn`` and ``/validate-pod-strict``.  The namespace label
+``seccomp-operator.dev/pod-admission: warn|strict`` selects, through the namespaceSelector of
+each webhook in ``manifests/webhook/``, which of them the API server calls, so the handlers
+never look a namespace up.  They judge the pod with :func:`.pod_admission.check_pod` against
+the controller's snapshots: warn admits with admission warnings, strict refuses (403) naming
+every container, field path, profile and why.  Both webhooks have ``failurePolicy: Ignore``:
+the check guards availability of profiles, so a controller that is down must not stop every
+pod of the opted-in namespaces from starting.
+
 Wiring (the lead's part): ``controller_handlers`` imports this module so that the handler
 lands on its registry, and its start-up handler calls :func:`configure_webhooks`.  Kopf
 refuses to start an operator whose registry has admission handlers but no
@@ -34,22 +44,25 @@ from typing import Any, Final, Literal
 import kopf
 
 from . import constants as c
-from . import controller_handlers, policy
+from . import controller_handlers, pod_admission, policy
 from .findings import BaseProfileMissing, Finding, ProfileError, Severity, errors, summary
 from .profiles import plain
 from .render import render_mapping
 from .validate import check_mapping
+from .webhook_server import ReloadingWebhookServer
 
 logger = logging.getLogger("seccomp_operator.admission")
 
-#: Handler id: the webhook path is ``/<id>`` and Kopf's managed webhook is named after it.
-HANDLER_ID: Final = "validate-profile"
-#: Default name of the ValidatingWebhookConfiguration Kopf manages (``settings.admission.managed``).
-WEBHOOK_CONFIGURATION: Final = f"{c.GROUP}"
-#: Kubernetes truncates admission warnings longer than 256 characters and keeps at most
-#: 4096 bytes of them (``k8s.io/apiserver`` admission warning limits).
-WARNING_MAX_CHARS: Final = 256
-WARNINGS_MAX_BYTES: Final = 4096
+#: Handler id: the webhook path is ``/<id>``.
+HANDLER_ID: Final = c.WEBHOOK_PATH_PROFILE
+#: Handler ids of the pod check, one per mode (the namespace label selects which one is called).
+POD_HANDLER_IDS: Final = {
+    c.POD_ADMISSION_WARN: c.WEBHOOK_PATH_POD_WARN,
+    c.POD_ADMISSION_STRICT: c.WEBHOOK_PATH_POD_STRICT,
+}
+#: Kubernetes' admission warning limits (see :mod:`.pod_admission`).
+WARNING_MAX_CHARS: Final = pod_admission.WARNING_MAX_CHARS
+WARNINGS_MAX_BYTES: Final = pod_admission.WARNINGS_MAX_BYTES
 #: Most errors named in one refusal message (the rest are counted).
 MAX_ERRORS_SHOWN: Final = 20
 
@@ -122,20 +135,9 @@ def refusal_message(found: Sequence[Finding]) -> str:
 
 def warning_texts(found: Sequence[Finding]) -> list[str]:
     """Warnings as Kubernetes admission warnings: each shortened to 256 characters, 4096 bytes in all."""
-    out: list[str] = []
-    used = 0
-    for i, f in enumerate(found):
-        text = str(f)
-        if len(text) > WARNING_MAX_CHARS:
-            text = text[: WARNING_MAX_CHARS - 3] + "..."
-        rest = len(found) - i
-        tail = f"and {rest} more warnings (run seccomp-operator lint for all)"
-        if used + len(text.encode()) + len(tail) + 2 > WARNINGS_MAX_BYTES and rest > 1:
-            out.append(tail)
-            break
-        out.append(text)
-        used += len(text.encode())
-    return out
+    return pod_admission.fit_warnings(
+        [str(f) for f in found], more="and {n} more warnings (run seccomp-operator lint for all)"
+    )
 
 
 @kopf.on.validate(
@@ -177,6 +179,124 @@ def validate_profile(
         raise kopf.AdmissionError(refusal_message(bad), code=422)
 
 
+def _profile_states(memo: Any) -> pod_admission.Lookup | None:
+    """A pod-check lookup over the controller's snapshots, or None when there are none.
+
+    ``memo.core.profiles`` maps ``<namespace>/<name>`` to the controller's tracked profile:
+    ``.snap`` (:class:`.profiles.ProfileSnapshot`: generation, deletion) and ``.status`` (the
+    status it last wrote or saw on the object).
+    """
+    profiles = getattr(getattr(memo, "core", None), "profiles", None)
+    if not isinstance(profiles, Mapping):
+        return None
+
+    def lookup(key: str) -> pod_admission.ProfileState | None:
+        tracked = profiles.get(key)
+        if tracked is None:
+            return None
+        snap = getattr(tracked, "snap", None)
+        status = getattr(tracked, "status", None)
+        return pod_admission.state_from_status(
+            status if isinstance(status, Mapping) else None,
+            generation=getattr(snap, "generation", None),
+            deleting=bool(getattr(snap, "deleting", False)),
+        )
+
+    return lookup
+
+
+def check_pod_admission(
+    mode: str,
+    *,
+    pod: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    operation: str | None,
+    subresource: str | None,
+    memo: Any,
+    warnings: list[str],
+) -> None:
+    """The pod check for one AdmissionReview, in ``mode`` (``warn`` or ``strict``).
+
+    Checks a pod's ``CREATE`` and the ``UPDATE`` of ``pods/ephemeralcontainers`` (only the new
+    ephemeral containers); anything else passes untouched.  Problems become admission warnings
+    in warn mode.  Without the controller's snapshots, or if the check itself fails, the pod is
+    admitted with a warning saying it was not checked (as ``failurePolicy: Ignore`` does when the
+    controller is down).
+
+    Raises:
+        kopf.AdmissionError: strict mode and at least one problem (HTTP 403, every problem named).
+    """
+    if operation == "CREATE" and subresource is None:
+        before = None
+    elif operation == "UPDATE" and subresource == c.EPHEMERAL_CONTAINERS_SUBRESOURCE and old is not None:
+        before = old
+    else:
+        return
+    lookup = _profile_states(memo)
+    if lookup is None:
+        warnings.append(
+            "seccomp-operator could not check the pod's seccomp profiles: the controller is starting"
+        )
+        return
+    try:
+        problems = pod_admission.check_pod(
+            plain(pod), lookup, old=plain(before) if before is not None else None
+        )
+    except Exception:  # a bug here must not block pods: fail open, as failurePolicy Ignore does
+        logger.exception("pod admission check failed")
+        warnings.append("seccomp-operator could not check the pod's seccomp profiles")
+        return
+    if not problems:
+        return
+    if mode == c.POD_ADMISSION_STRICT:
+        raise kopf.AdmissionError(pod_admission.refusal_message(problems), code=403)
+    warnings.extend(pod_admission.warning_texts(problems))
+
+
+def _register_pod_check(mode: str) -> None:
+    """Put the pod check of ``mode`` on the controller's registry, at ``/<POD_HANDLER_IDS[mode]>``.
+
+    ``subresource="*"`` lets one handler (one URL) take both the pod and its
+    ``ephemeralcontainers`` subresource; the webhook configuration's rules decide what is sent.
+    The handler is a coroutine: the check is a few dictionary lookups, so it runs on the event
+    loop instead of taking a thread of Kopf's executor for every pod.
+    """
+
+    @kopf.on.validate(
+        "",
+        "v1",
+        "pods",
+        id=POD_HANDLER_IDS[mode],
+        operations=["CREATE", "UPDATE"],
+        subresource="*",
+        ignore_failures=True,
+        registry=controller_handlers.registry,
+    )
+    async def validate_pod(
+        *,
+        body: kopf.Body,
+        old: kopf.Body | None = None,
+        operation: str | None = None,
+        subresource: str | None = None,
+        memo: Any,
+        warnings: list[str],
+        **_: Any,
+    ) -> None:
+        check_pod_admission(
+            mode,
+            pod=body,
+            old=old,
+            operation=operation,
+            subresource=subresource,
+            memo=memo,
+            warnings=warnings,
+        )
+
+
+for _mode in POD_HANDLER_IDS:
+    _register_pod_check(_mode)
+
+
 class _NoWebhookServer:
     """A webhook "server" that never serves: for runs without admission (demo, tests)."""
 
@@ -192,7 +312,7 @@ def configure_webhooks(
     *,
     mode: Literal["off", "serve"] = "serve",
     host: str | None = None,
-    port: int = 9443,
+    port: int = c.WEBHOOK_PORT,
     addr: str | None = None,
     path: str | None = None,
     certfile: str | None = None,
@@ -200,9 +320,16 @@ def configure_webhooks(
     cafile: str | None = None,
     self_signed: bool = False,
     insecure: bool = False,
-    managed: str | None = WEBHOOK_CONFIGURATION,
+    reload_interval: float = c.WEBHOOK_RELOAD_SECONDS,
+    managed: str | None = None,
 ) -> None:
     """Set ``settings.admission`` for the controller; call it from the start-up handler.
+
+    Kopf never manages the ValidatingWebhookConfiguration (``settings.admission.managed`` is
+    None): the one in ``manifests/webhook/`` is used.  Kopf's managed configuration has one
+    webhook per handler with an objectSelector only, so the two pod webhooks would apply to
+    every pod of every namespace (strict mode everywhere) instead of to the namespaces labelled
+    ``seccomp-operator.dev/pod-admission``; and it needs RBAC to write webhook configurations.
 
     Args:
         settings: the operator settings Kopf passes to ``on.startup`` handlers.
@@ -210,40 +337,50 @@ def configure_webhooks(
             serves (Kopf refuses to run admission handlers without any server), for the demo
             and tests.
         host: the name the API server reaches the webhook at (the Service DNS name, e.g.
-            ``seccomp-operator-webhook.seccomp-operator.svc``); it goes into the webhook URL.
-        port: the port to listen on (and in the URL).
+            ``seccomp-operator-webhook.seccomp-operator.svc``); only logged and put in the
+            client config Kopf is given, since the configuration is static.
+        port: the port to listen on (0: any free port).
         addr: the address to listen on; None means all interfaces.
-        path: a URL path prefix; the handler answers at ``<path>/validate-profile``.
+        path: a URL path prefix; the handlers answer at ``<path>/<handler id>``.
         certfile, pkeyfile: the server certificate and key (e.g. a cert-manager Secret mounted
-            into the pod); Kopf re-reads them when they change.
-        cafile: the CA bundle for the webhook configuration's ``caBundle``; default: ``certfile``.
+            into the pod); reloaded in place when they change, every ``reload_interval``
+            seconds (:class:`.webhook_server.ReloadingWebhookServer`).
+        cafile: the CA bundle for the client config; default: ``certfile``.
         self_signed: without ``certfile``, let Kopf generate a self-signed certificate for
             ``host`` (needs the ``certbuilder`` package, Kopf's ``dev`` extra).
         insecure: plain HTTP (only for local debugging; the API server requires HTTPS).
-        managed: name of the ValidatingWebhookConfiguration Kopf creates and keeps pointing
-            at this server (needs RBAC to get/create/patch
-            ``validatingwebhookconfigurations``); None when the manifests ship it instead.
+        reload_interval: seconds between two checks of ``certfile``/``pkeyfile``.
+        managed: must stay None (see above); kept so that an old caller gets a clear error.
 
     Raises:
-        ValueError: ``mode="serve"`` without a certificate, ``self_signed`` or ``insecure``,
-            or only one of ``certfile``/``pkeyfile``.
+        ValueError: ``mode="serve"`` without a certificate, ``self_signed`` or ``insecure``;
+            only one of ``certfile``/``pkeyfile``; ``managed`` given.
     """
+    if managed is not None:
+        raise ValueError(
+            "Kopf cannot manage the webhook configuration: the pod webhooks need the "
+            f"namespaceSelectors on {c.POD_ADMISSION_LABEL}; apply manifests/webhook/ instead"
+        )
+    settings.admission.managed = None
     if mode == "off":
         settings.admission.server = _NoWebhookServer()
-        settings.admission.managed = None
         return
     if (certfile is None) != (pkeyfile is None):
         raise ValueError("give both certfile and pkeyfile, or neither")
     if certfile is None and not (self_signed or insecure):
         raise ValueError("the webhook needs certfile/pkeyfile, self_signed=True or insecure=True")
+    if certfile is not None and pkeyfile is not None and not insecure:
+        settings.admission.server = ReloadingWebhookServer(
+            addr=addr,
+            port=port,
+            host=host,
+            path=path,
+            certfile=certfile,
+            pkeyfile=pkeyfile,
+            cafile=cafile,
+            reload_interval=reload_interval,
+        )
+        return
     settings.admission.server = kopf.WebhookServer(
-        addr=addr,
-        port=port,
-        host=host,
-        path=path,
-        certfile=certfile,
-        pkeyfile=pkeyfile,
-        cafile=cafile,
-        insecure=insecure,
+        addr=addr, port=port, host=host, path=path, cafile=cafile, insecure=insecure
     )
-    settings.admission.managed = managed

@@ -9,6 +9,22 @@ that re-reads the live list from the API and re-checks every file on disk (so fi
 deleted or changed by hand are restored, and files of profiles deleted while the
 agent was down are removed).
 
+Between resyncs, an inotify watch of the managed directory (:class:`nodefs.DirWatch`)
+wakes the loop as soon as anything there changes.  Each event is a hint naming one
+entry: the agent compares that entry's lstat(2) identity with the one it recorded
+after its own last write, read-back or removal (:class:`nodefs.FileId`), and only
+when they differ (or bytes were written in place) re-checks that one profile, which
+rewrites it atomically if its bytes differ.  The agent's own renames and removals
+leave the recorded identity on disk, so their events are recognised and ignored (no
+loop); its temporary files are ignored by name.  When the watch cannot be set up the
+agent says so once in its log and in ``status.fileWatch``, and repairs at the resync.
+
+Entries in the managed directory that are not profile files the agent manages
+(symlinks, hard links, fifos, sockets, devices, stray directories and files) are
+listed in ``status.foreignEntries`` (at most ``FOREIGN_ENTRIES_CAP``, all counted
+in ``foreignEntryCount``), as found after the agent repaired what it manages; they
+are never followed, read or written through.
+
 Rules the agent never breaks:
 - it writes only under ``<kubelet-root>/seccomp/seccomp-operator`` (see :mod:`nodefs`);
 - it never writes SeccompProfile objects; it reports in its own node's
@@ -29,7 +45,9 @@ import posixpath
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+from prometheus_client import Counter, Gauge
 
 from . import __version__, nodefs, paths
 from . import constants as c
@@ -66,6 +84,9 @@ class AgentConfig:
         remove_taint: once every enabled profile is installed after start, remove the
             ``seccomp-operator.dev/not-ready:NoSchedule`` taint from this node (a no-op
             when the node does not carry it).
+        watch: watch the managed directory with inotify while :meth:`Agent.run` runs,
+            so files changed by hand are repaired within milliseconds rather than at
+            the next full resync (which stays as the safety net).
     """
 
     node_name: str
@@ -78,6 +99,7 @@ class AgentConfig:
         "/var/lib/rancher/k3s/agent/kubelet",
     )
     remove_taint: bool = True
+    watch: bool = True
 
 
 @dataclass
@@ -101,13 +123,42 @@ class Entry:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ForeignEntry:
+    """One entry of ``status.foreignEntries``: something in the managed directory the agent
+    does not manage.
+
+    Attributes:
+        path: relative to the managed directory (``demo/x.json``), made printable
+            (:func:`nodefs.printable`).
+        kind: ``constants.FOREIGN_*`` (``Symlink``, ``HardLink``, ``Fifo``...).
+        detail: what lstat(2)/readlink(2) showed, e.g. ``symlink -> /etc/passwd``.
+    """
+
+    path: str
+    kind: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON form under ``status.foreignEntries[<path>]``."""
+        return {"kind": self.kind, "detail": self.detail}
+
+
 @dataclass
 class Report:
-    """The whole node report: agent state plus one :class:`Entry` per profile."""
+    """The whole node report: agent state plus one :class:`Entry` per profile.
+
+    ``foreign`` holds at most ``FOREIGN_ENTRIES_CAP`` entries, sorted by path;
+    ``foreign_count`` counts all.  ``file_watch`` is a ``constants.FILE_WATCH_*`` state.
+    """
 
     state: str = "Ready"
     message: str = ""
     entries: dict[str, Entry] = field(default_factory=dict)
+    foreign: list[ForeignEntry] = field(default_factory=list)
+    foreign_count: int = 0
+    file_watch: str = c.FILE_WATCH_DISABLED
+    file_watch_message: str = ""
 
     def status(self, cfg: AgentConfig, kubelet_root: str | None = None) -> dict[str, Any]:
         """The ``status`` object of this node's SeccompNodeStatus.
@@ -125,7 +176,58 @@ class Report:
             "installed": sum(1 for e in self.entries.values() if e.state == c.NODE_INSTALLED),
             "failed": sum(1 for e in self.entries.values() if e.state == c.NODE_ERROR),
             "profiles": {k: e.as_dict() for k, e in sorted(self.entries.items())},
+            "fileWatch": {"state": self.file_watch, "message": self.file_watch_message},
+            "foreignEntryCount": self.foreign_count,
+            "foreignEntries": {f.path: f.as_dict() for f in self.foreign},
         }
+
+
+#: Top-level ``status`` fields that are maps patched entry by entry (``null`` removes one).
+_MAP_FIELDS: Final = ("profiles", "foreignEntries")
+#: ``trigger`` label of the repair counter: a watch event, or a full resync pass.
+TRIGGER_WATCH: Final = "watch"
+TRIGGER_RESYNC: Final = "resync"
+
+
+class FileMetrics:
+    """The agent's file-watch series, on the agent's own registry (label ``node`` on each).
+
+    ``seccomp_agent_file_writes_total{node}``          counter, profile files replaced
+    ``seccomp_agent_file_repairs_total{node,trigger}`` counter, files found changed by hand
+                                                        and restored (``watch``/``resync``)
+    ``seccomp_agent_watch_events_total{node}``         counter, inotify events read
+    ``seccomp_agent_watch_ignored_total{node}``        counter, checks of a watched file that
+                                                        found it as the agent left it
+    ``seccomp_agent_file_watch_active{node}``          gauge, 1 while the watch covers the directory
+    """
+
+    def __init__(self, base: AgentMetrics) -> None:
+        node, registry = base.node, base.registry
+        self.writes = Counter(
+            "seccomp_agent_file_writes", "Profile files replaced on this node", ["node"], registry=registry
+        ).labels(node=node)
+        repairs = Counter(
+            "seccomp_agent_file_repairs",
+            "Profile files found changed on disk and restored, by what noticed it",
+            ["node", "trigger"],
+            registry=registry,
+        )
+        self.repairs = {t: repairs.labels(node=node, trigger=t) for t in (TRIGGER_WATCH, TRIGGER_RESYNC)}
+        self.events = Counter(
+            "seccomp_agent_watch_events", "inotify events read", ["node"], registry=registry
+        ).labels(node=node)
+        self.ignored = Counter(
+            "seccomp_agent_watch_ignored",
+            "Watch hints about files found exactly as the agent left them",
+            ["node"],
+            registry=registry,
+        ).labels(node=node)
+        self.active = Gauge(
+            "seccomp_agent_file_watch_active",
+            "1 while an inotify watch covers the managed directory",
+            ["node"],
+            registry=registry,
+        ).labels(node=node)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -140,10 +242,17 @@ class Agent:
         cfg: see :class:`AgentConfig`.
         api: the API seam (None for offline use: no list, no report).
         directory: the managed directory; defaults to ``nodefs.ManagedDir(cfg.kubelet_root)``.
+        watch_factory: makes the directory watch :meth:`start_watch` uses (tests inject
+            failures); default :class:`nodefs.DirWatch`.
     """
 
     def __init__(
-        self, cfg: AgentConfig, api: AgentApi | None, directory: nodefs.ManagedDir | None = None
+        self,
+        cfg: AgentConfig,
+        api: AgentApi | None,
+        directory: nodefs.ManagedDir | None = None,
+        *,
+        watch_factory: Callable[[], nodefs.DirWatch] | None = None,
     ) -> None:
         self.cfg = cfg
         self.api = api
@@ -171,6 +280,28 @@ class Agent:
         #: Set after the first successful reconcile with an authoritative list.
         self.synced = asyncio.Event()
         self.on_reported: Callable[[], Awaitable[None]] | None = None
+        self.file_metrics = FileMetrics(self.metrics)
+        # --- the directory watch (see the module docstring) ---
+        self._watch_factory: Callable[[], nodefs.DirWatch] = watch_factory or nodefs.DirWatch
+        self._watch: nodefs.DirWatch | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        #: (Re)arm every watch at the next pass.
+        self._watch_due = False
+        #: Hints read since the last pass (at most WATCH_HINTS_CAP; beyond: check everything).
+        self._hints: list[nodefs.WatchHint] = []
+        self._check_all = False
+        #: Refresh ``report.foreign`` at the next pass (a foreign entry may have changed).
+        self._scan_due = False
+        #: Per profile key: the identity of its file as the agent last left or verified it
+        #: (None: no entry).  Keys of profiles not yet handled are absent.
+        self._seen: dict[str, nodefs.FileId | None] = {}
+        #: (st_dev, st_ino) of each file in ``_seen`` -> its key (finds the profile a
+        #: hard link planted in the directory shares its inode with).
+        self._seen_inodes: dict[tuple[int, int], str] = {}
+        #: Keys the watch made dirty in the current pass (the repair counter's trigger).
+        self._watch_keys: set[str] = set()
+        #: Files written or removed in the current pass.
+        self._disk_ops = 0
 
     # --- inputs ---------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -198,20 +329,95 @@ class Agent:
         self._full_due = True
         self._wake.set()
 
+    def start_watch(self) -> None:
+        """Start watching the managed directory (idempotent); needs a running event loop.
+
+        Creates the :class:`nodefs.DirWatch` and a task that reads its events and turns
+        them into hints for the next pass; the watches themselves are set up by the next
+        pass (:meth:`reconcile`), which also reports ``status.fileWatch``.
+        """
+        if self._watch is not None:
+            return
+        self._watch = self._watch_factory()
+        self._watch_due = True
+        self._start_reader()
+        self._wake.set()
+
+    async def stop_watch(self) -> None:
+        """Stop reading events and close the inotify instance (idempotent)."""
+        task, self._watch_task = self._watch_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
+        self._hints.clear()
+        self.report.file_watch, self.report.file_watch_message = c.FILE_WATCH_DISABLED, ""
+        self.file_metrics.active.set(0)
+
+    def _start_reader(self) -> None:
+        if self._watch is None or (self._watch_task is not None and not self._watch_task.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # reconcile() called outside a loop (offline use): nothing reads events
+            return
+        self._watch_task = loop.create_task(
+            self._read_events(self._watch), name=f"agent-watch-{self.cfg.node_name}"
+        )
+
+    async def _read_events(self, watch: nodefs.DirWatch) -> None:
+        """Read inotify events forever, queue their hints and wake the loop (no polling)."""
+        while True:
+            try:
+                events = await watch.next_events(c.WATCH_DRAIN_EVENTS)
+            except (OSError, ValueError) as e:
+                # The next full pass sets the watch up again (not the next pass: a
+                # descriptor that fails every read would make that a busy loop).
+                self._watch_lost(f"reading inotify events failed: {e}")
+                self._wake.set()  # publish the state
+                return
+            self.file_metrics.events.inc(len(events))
+            for event in events:
+                hint = watch.translate(event)
+                if hint is None or self._check_all:
+                    continue
+                if len(self._hints) >= c.WATCH_HINTS_CAP:
+                    self._hints.clear()
+                    self._check_all = True  # beyond the cap: one check of everything
+                else:
+                    self._hints.append(hint)
+            self._wake.set()
+
     # --- the loop ---------------------------------------------------------------------
     async def run(self) -> None:
-        """Reconcile on every wake-up and every ``resync_seconds``; never returns."""
-        next_full = 0.0
-        while True:
-            now = time.monotonic()
-            if now >= next_full:
-                self._full_due = True
-            if self._full_due:
-                next_full = now + self.cfg.resync_seconds
-            await self.step()
-            timeout = max(0.0, next_full - time.monotonic())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        """Reconcile on every wake-up and every ``resync_seconds``; never returns.
+
+        With ``cfg.watch``, the managed directory is watched while this runs (stopped
+        when the task is cancelled).
+        """
+        if self.cfg.watch:
+            self.start_watch()
+        try:
+            next_full = 0.0
+            while True:
+                now = time.monotonic()
+                if now >= next_full:
+                    self._full_due = True
+                if self._full_due:
+                    next_full = now + self.cfg.resync_seconds
+                await self.step()
+                timeout = max(0.0, next_full - time.monotonic())
+                # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for loses a
+                # cancellation that arrives as the wake-up completes (then the agent would
+                # not stop until its next resync); timeout() counts cancellations right.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
+        finally:
+            await self.stop_watch()
 
     async def step(self) -> None:
         """One pass: optional full list, reconcile, report.  Errors are logged, not raised."""
@@ -283,6 +489,9 @@ class Agent:
                 self.dir = nodefs.ManagedDir(root)
                 self.kubelet_root = root
                 self._dir_open = False
+                self._seen.clear()
+                self._seen_inodes.clear()
+                self._watch_due = True
         self._root_resolved = True
 
     async def _remove_taint(self) -> None:
@@ -319,14 +528,29 @@ class Agent:
         """Make the managed directory match the known profiles; return the report.
 
         Args:
-            full: check every profile and every file on disk (else only the dirty ones).
+            full: check every profile and every file on disk (else only the dirty ones,
+                and the files the directory watch hinted at whose identity changed).
         """
         if not self._open_dir():
             self._full_due = True
             return self.report
+        try:
+            return self._reconcile_open(full=full)
+        finally:
+            if self._watch is not None:
+                # Hold no descriptor of the managed directory between passes: the kernel
+                # sends IN_DELETE_SELF for a removed directory only once its last
+                # reference goes, and an open descriptor is one (seen on Linux 6.x).
+                self.dir.close()
+                self._dir_open = False
+
+    def _reconcile_open(self, *, full: bool) -> Report:
+        self._disk_ops = 0
+        self._watch_keys = self._take_hints(full)
         keys = set(self.profiles) | self._gone if full else set(self._dirty) | self._gone
         self._dirty.clear()
         on_disk: set[str] = set()
+        scan: nodefs.Scan | None = None
         if full:
             try:
                 self.dir.cleanup_temp()
@@ -345,6 +569,12 @@ class Agent:
         for key in list(self.report.entries):
             if key not in self.profiles and key not in keys and full and self.authoritative:
                 del self.report.entries[key]
+                self._forget(key)
+        if full or self._scan_due:
+            # What is left once the agent repaired what it manages (a pass that changed
+            # nothing on disk reuses its own scan).
+            self._refresh_foreign(scan if scan is not None and self._disk_ops == 0 else None)
+        self._watch_keys = set()
         counts: dict[str, int] = {}
         for entry in self.report.entries.values():
             counts[entry.state] = counts.get(entry.state, 0) + 1
@@ -369,6 +599,7 @@ class Agent:
         try:
             rendered = self.renderer.render(snap, self.profiles)
         except ProfileError as e:
+            self._forget(key)
             self._set(
                 key,
                 c.NODE_ERROR,
@@ -378,38 +609,65 @@ class Agent:
             )
             return
         started = time.perf_counter()
+        prev = self.report.entries.get(key)
         try:
             # write() replaces a planted symlink or hard link itself (rename never
             # writes through a link) and skips the write when the bytes already match.
-            self.dir.write(namespace, name, rendered.content)
-            back = self.dir.read(namespace, name)
+            wrote = self.dir.write(namespace, name, rendered.content)
+            found = self.dir.read_entry(namespace, name)
         except nodefs.NodeFSError as e:
             self.metrics.write_error(e.reason)
             self._fs_failed.add(key)
+            self._forget(key)
             self._set(key, c.NODE_ERROR, self._hash_on_disk(namespace, name), path, f"{e.reason}: {e}")
             return
         self.metrics.observe_write(time.perf_counter() - started)
         self._fs_failed.discard(key)
+        if wrote:
+            self._count_write(key, prev, rendered.sha256, path)
+        back, identity = found if found is not None else (None, None)
         if back != rendered.content:
+            self._forget(key)
             self._set(
                 key, c.NODE_ERROR, sha256_hex(back or b""), path, "read-back differs from the written bytes"
             )
             return
+        self._remember(key, identity)
         warn = summary([f for f in rendered.findings], 2) if rendered.findings else ""
         self._set(key, c.NODE_INSTALLED, rendered.sha256, path, warn)
 
+    def _count_write(self, key: str, prev: Entry | None, content_hash: str, path: str) -> None:
+        """Count one file replacement; a replacement of an Installed file with the same
+        content is a repair (the file was changed on disk by something else)."""
+        self._disk_ops += 1
+        self.file_metrics.writes.inc()
+        if prev is not None and prev.state == c.NODE_INSTALLED and prev.content_hash == content_hash:
+            trigger = TRIGGER_WATCH if key in self._watch_keys else TRIGGER_RESYNC
+            self.file_metrics.repairs[trigger].inc()
+            logger.warning(
+                "restored %s: it was changed on disk by something else (noticed by the %s)",
+                path,
+                trigger,
+                extra=self._log(key),
+            )
+
     def _remove(self, key: str, namespace: str, name: str, path: str, *, drop: bool) -> None:
         try:
-            self.dir.remove(namespace, name)
+            removed = self.dir.remove(namespace, name)
         except nodefs.NodeFSError as e:
             self.metrics.write_error(e.reason)
+            self._forget(key)
             self._set(key, c.NODE_ERROR, "", path, f"cannot remove: {e}")
             return
+        if removed:
+            self._disk_ops += 1
         self._fs_failed.discard(key)
         self._gone.discard(key)
         if drop:
+            self._forget(key)
             self.report.entries.pop(key, None)
         else:
+            self._remember(key, None)
             self._set(key, c.NODE_REMOVED, "", path, "")
 
     def _hash_on_disk(self, namespace: str, name: str) -> str:
@@ -426,6 +684,216 @@ class Agent:
         self.report.entries[key] = Entry(state, content_hash, path, message[: c.MESSAGE_CAP], since)
         if state == c.NODE_ERROR and changed:
             logger.error("profile %s: %s", key, message, extra=self._log(key))
+
+    # --- the directory watch: hints to checks ------------------------------------------------
+    def _remember(self, key: str, identity: nodefs.FileId | None) -> None:
+        """Record the identity of ``key``'s file as the agent leaves it (None: no entry)."""
+        self._forget(key)
+        self._seen[key] = identity
+        if identity is not None:
+            self._seen_inodes[(identity.dev, identity.ino)] = key
+
+    def _forget(self, key: str) -> None:
+        old = self._seen.pop(key, None)
+        if old is not None and self._seen_inodes.get((old.dev, old.ino)) == key:
+            del self._seen_inodes[(old.dev, old.ino)]
+
+    def _take_hints(self, full: bool) -> set[str]:
+        """Turn the watch's hints into profile keys to re-check; return the keys made dirty.
+
+        Arms the watch when due (first pass, managed directory deleted or moved, events
+        lost, or at a full pass after it was unavailable), watches namespace directories
+        that appeared, and compares each hinted profile file's lstat identity with the one
+        recorded after the agent's own last write, read-back or removal: only a
+        difference, or bytes written in place, makes the key dirty (so the agent's own
+        renames and removals, whose events arrive after it recorded their result, are
+        ignored).  A hard link appearing anywhere in the directory also checks the profile
+        whose inode it shares.  Foreign entries that appear, or listed ones that go,
+        schedule a refresh of ``report.foreign``.  A full pass checks every file anyway:
+        there only the watches are updated.
+        """
+        if self._watch is None:
+            return set()
+        hints, self._hints = self._hints, []
+        check_all, self._check_all = self._check_all, False
+        candidates: dict[str, bool] = {}  # profile key -> bytes were written in place
+        entries: set[tuple[str, str]] = set()  # (namespace or "", name) of non-profile names
+        namespaces: set[str] = set()
+        for hint in hints:
+            if hint.kind in ("managed", "overflow"):
+                self._watch_due = check_all = self._scan_due = True
+            elif hint.kind == "namespace":
+                namespaces.add(hint.namespace)
+            elif not hint.namespace:
+                if hint.is_dir and _is_component(hint.name, "namespace"):
+                    namespaces.add(hint.name)
+                else:
+                    entries.add(("", hint.name))
+            elif (name := nodefs.profile_name(hint.name)) is not None:
+                key = paths.profile_key(hint.namespace, name)
+                candidates[key] = candidates.get(key, False) or hint.data_changed
+            else:
+                entries.add((hint.namespace, hint.name))
+        if (self._watch_due or (full and self.report.file_watch == c.FILE_WATCH_UNAVAILABLE)) and (
+            self._arm_watch()
+        ):
+            check_all = True  # whatever changed before the watches existed
+        for ns in sorted(namespaces):
+            if not _is_component(ns, "namespace"):
+                entries.add(("", ns))
+                continue
+            if not self._watch_namespace(ns):
+                entries.add(("", ns))  # gone, or something else now sits at its name
+            if self._listed(ns):
+                self._scan_due = True
+            for key in self._keys_in(ns):
+                candidates.setdefault(key, False)
+        if full:
+            return set()
+        if check_all:
+            self._scan_due = True
+            for key in set(self.profiles) | self._gone | set(self._seen):
+                candidates.setdefault(key, False)
+        # lstat every entry concerned, opening each directory once.
+        names: dict[str, set[str]] = {}
+        for key in candidates:
+            namespace, name = paths.split_key(key)
+            names.setdefault(namespace, set()).add(name + c.PROFILE_SUFFIX)
+        for namespace, entry in entries:
+            names.setdefault(namespace, set()).add(entry)
+        found: dict[tuple[str, str], nodefs.FileId | None] = {}
+        failed: set[str] = set()  # namespaces that could not be inspected
+        for namespace, group in sorted(names.items()):
+            try:
+                ids = self.dir.entry_ids(namespace, sorted(group))
+            except (nodefs.NodeFSError, paths.UnsafeNameError):
+                failed.add(namespace)  # the pass (or the scan) finds out what is wrong
+                self._scan_due = True
+                continue
+            found.update(((namespace, entry), fid) for entry, fid in ids.items())
+        dirty: set[str] = set()
+        # Names no profile wants: an orphan regular file is collected as the full resync
+        # would (once the list was authoritative); anything else is foreign.  A hard link
+        # among foreign entries shares its inode with a profile file, which is then
+        # rewritten (its recorded identity always has one link, so it changed).
+        for key in [k for k in candidates if k not in self.profiles and k not in self._gone]:
+            del candidates[key]
+            namespace, name = paths.split_key(key)
+            if namespace in failed:
+                continue
+            identity = found.get((namespace, name + c.PROFILE_SUFFIX))
+            if identity is not None and identity.single_regular:
+                dirty.add(key)
+            elif (partner := self._note_foreign(key + c.PROFILE_SUFFIX, identity)) is not None:
+                dirty.add(partner)
+        for namespace, entry in sorted(entries):
+            if namespace in failed:
+                continue
+            identity = found.get((namespace, entry))
+            partner = self._note_foreign(f"{namespace}/{entry}" if namespace else entry, identity)
+            if partner is not None:
+                dirty.add(partner)
+        # Wanted (or deleted) profiles: re-check those written in place or whose identity
+        # is not the one the agent left.
+        for key, forced in sorted(candidates.items()):
+            namespace, name = paths.split_key(key)
+            identity = found.get((namespace, name + c.PROFILE_SUFFIX))
+            if namespace in failed or forced or key not in self._seen or self._seen[key] != identity:
+                dirty.add(key)
+            elif key not in dirty:
+                self.file_metrics.ignored.inc()
+        self._dirty |= dirty
+        return dirty
+
+    def _note_foreign(self, rel: str, identity: nodefs.FileId | None) -> str | None:
+        """Schedule a refresh of ``report.foreign`` if the entry ``rel`` exists or is
+        listed; return the profile key whose inode it shares (a planted hard link)."""
+        if identity is None:
+            if self._listed(rel):
+                self._scan_due = True
+            return None
+        self._scan_due = True
+        if identity.nlink > 1:
+            return self._seen_inodes.get((identity.dev, identity.ino))
+        return None
+
+    def _listed(self, rel: str) -> bool:
+        """Whether ``rel`` (or anything below it) may be in ``report.foreign``."""
+        if self.report.foreign_count > len(self.report.foreign):
+            return True  # the list is capped: anything may be among the unlisted
+        shown = nodefs.printable(rel)
+        return any(f.path == shown or f.path.startswith(shown + "/") for f in self.report.foreign)
+
+    def _keys_in(self, namespace: str) -> set[str]:
+        prefix = namespace + "/"
+        return {k for k in (*self.profiles, *self._gone, *self._seen) if k.startswith(prefix)}
+
+    def _arm_watch(self) -> bool:
+        """(Re)arm every watch; True if the managed directory is watched afterwards."""
+        watch = self._watch
+        assert watch is not None
+        self._watch_due = False
+        try:
+            watch.arm(self.dir)
+        except nodefs.WatchUnavailable as e:
+            self._watch_lost(e.message)
+            self._start_reader()
+            return watch.armed  # a partial cover still helps; the next full pass retries
+        except nodefs.NodeFSError:
+            self._watch_due = True  # the pass reports what is wrong with the directory
+            return False
+        if self.report.file_watch != c.FILE_WATCH_ACTIVE:
+            logger.info(
+                "watching %s and %d namespace directories for changes",
+                self.dir.managed_path,
+                len(watch.namespaces),
+                extra=self._log(),
+            )
+        self.report.file_watch, self.report.file_watch_message = c.FILE_WATCH_ACTIVE, ""
+        self.file_metrics.active.set(1)
+        self._start_reader()
+        return True
+
+    def _watch_namespace(self, namespace: str) -> bool:
+        watch = self._watch
+        if watch is None:
+            return False
+        try:
+            return watch.add_namespace(self.dir, namespace)
+        except nodefs.WatchUnavailable as e:
+            self._watch_lost(e.message)
+        except (nodefs.NodeFSError, paths.UnsafeNameError):
+            pass
+        return False
+
+    def _watch_lost(self, message: str) -> None:
+        """The watch does not cover the directory: say so (a warning once per outage)."""
+        text = (
+            f"{message}; files changed by hand are restored at the next full resync "
+            f"(every {self.cfg.resync_seconds:g} s)"
+        )
+        if self.report.file_watch != c.FILE_WATCH_UNAVAILABLE:
+            logger.warning("file watch unavailable: %s", text, extra=self._log())
+        self.report.file_watch = c.FILE_WATCH_UNAVAILABLE
+        self.report.file_watch_message = text[: c.MESSAGE_CAP]
+        self.file_metrics.active.set(0)
+
+    def _refresh_foreign(self, scan: nodefs.Scan | None) -> None:
+        """Set ``report.foreign`` from ``scan`` (None: scan the directory now)."""
+        self._scan_due = False
+        if scan is None:
+            try:
+                scan = self.dir.scan()
+            except nodefs.NodeFSError as e:
+                logger.warning("listing the managed directory failed: %s", e, extra=self._log())
+                return
+        # The first entries by path (the scan sorts them); only those are made printable.
+        listed = [
+            ForeignEntry(nodefs.printable(a.path), a.foreign, nodefs.printable(a.detail))
+            for a in scan.anomalies[: c.FOREIGN_ENTRIES_CAP]
+        ]
+        self.report.foreign = sorted(listed, key=lambda f: f.path)
+        self.report.foreign_count = len(scan.anomalies)
 
     # --- reporting ----------------------------------------------------------------------
     async def publish(self) -> None:
@@ -515,16 +983,25 @@ def _held(snap: ProfileSnapshot, body: Mapping[str, Any]) -> ProfileSnapshot:
     return dataclasses.replace(snap, deleting=False)
 
 
+def _is_component(value: str, what: str) -> bool:
+    try:
+        paths.check_component(value, what)
+    except paths.UnsafeNameError:
+        return False
+    return True
+
+
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch (RFC 7386) turning ``old`` into ``new``, one level into ``profiles``."""
+    """A JSON merge patch (RFC 7386) turning ``old`` into ``new``, one level into the maps
+    ``profiles`` and ``foreignEntries`` (only changed entries are sent)."""
     patch: dict[str, Any] = {}
     for key, value in new.items():
-        if key == "profiles":
-            old_p = old.get("profiles") or {}
+        if key in _MAP_FIELDS:
+            old_p = old.get(key) or {}
             sub = {k: v for k, v in value.items() if old_p.get(k) != v}
             sub.update({k: None for k in old_p if k not in value})
             if sub:
-                patch["profiles"] = sub
+                patch[key] = sub
         elif old.get(key) != value:
             patch[key] = value
     for key in old:

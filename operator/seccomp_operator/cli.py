@@ -28,6 +28,7 @@ EXIT_OK, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
 #: function takes the parsed ``argparse.Namespace`` and returns the exit code.
 EXTRA_COMMANDS: tuple[str, ...] = ("lint", "convert", "diff", "probe", "record", "harden")
 EXTRA_COMMANDS += ("kubectl_plugin",)
+EXTRA_COMMANDS += ("selfprofile",)
 
 
 class _ContextFilter(logging.Filter):
@@ -97,6 +98,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
             "port": args.webhook_port,
             "certfile": args.webhook_cert,
             "pkeyfile": args.webhook_key,
+            "reload_interval": args.webhook_reload_seconds,
         }
     asyncio.run(roles.run(controller_handlers.registry, memo, liveness_endpoint=args.liveness))
     return EXIT_OK
@@ -212,9 +214,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="serve the validating admission webhook for this Service DNS name (default: off)",
     )
-    p.add_argument("--webhook-port", type=_port, default=9443, help="webhook port (default 9443)")
-    p.add_argument("--webhook-cert", default=None, help="TLS certificate file (re-read when it changes)")
+    p.add_argument(
+        "--webhook-port", type=_port, default=c.WEBHOOK_PORT, help=f"webhook port (default {c.WEBHOOK_PORT})"
+    )
+    p.add_argument(
+        "--webhook-cert",
+        default=None,
+        help="TLS certificate file; a rotated pair is loaded without restart (the webhook "
+        "configuration is the static one of manifests/webhook/, never managed by the controller)",
+    )
     p.add_argument("--webhook-key", default=None, help="TLS private key file")
+    p.add_argument(
+        "--webhook-reload-seconds",
+        type=float,
+        default=c.WEBHOOK_RELOAD_SECONDS,
+        help="seconds between checks of the certificate files for a new pair "
+        f"(default {c.WEBHOOK_RELOAD_SECONDS:g})",
+    )
     p.set_defaults(func=cmd_controller)
 
     p = role("agent", "write profiles into this node's kubelet seccomp directory")

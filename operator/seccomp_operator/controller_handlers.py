@@ -20,7 +20,7 @@ from . import policy
 from .controller import Controller, ControllerConfig
 from .kube import ApiError, KubeApi
 from .metrics import serve
-from .roles import RoleMemo, base_settings, stop_task
+from .roles import NoDiffBase, RoleMemo, base_settings, stop_task
 from .roles import login as role_login
 
 registry = kopf.OperatorRegistry()
@@ -40,9 +40,7 @@ async def start(settings: kopf.OperatorSettings, memo: RoleMemo, **_: Any) -> No
     base_settings(settings)
     settings.persistence.finalizer = c.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.KOPF_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()  # no annotation PATCH per spec change
     settings.posting.enabled = False  # our own events come from Controller, with our reasons
     admission.configure_webhooks(settings, **memo.extras.get("webhook", {"mode": "off"}))
     cfg: ControllerConfig = memo.config
@@ -61,19 +59,19 @@ async def stop(memo: RoleMemo, **_: Any) -> None:
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PROFILE_PLURAL, registry=registry)
-def profile_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+async def profile_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
     """A profile changed: its status (and its dependents') will be recomputed."""
     memo.core.observe_profile(type, body)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.NODE_STATUS_PLURAL, registry=registry)
-def report_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+async def report_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
     """A node report changed."""
     memo.core.observe_report(type, body)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, policy.POLICY_PLURAL, registry=registry)
-def policy_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+async def policy_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
     """A SeccompPolicy changed: every profile is re-checked (marked, never deleted)."""
     if memo.core.policies.observe_policy(type, body):
         memo.core.mark_all()
@@ -88,13 +86,13 @@ async def node_event(type: str | None, body: kopf.Body, name: str, memo: RoleMem
 
 
 @kopf.on.event("", "v1", "pods", labels=AGENT_PODS, registry=registry)
-def agent_pod_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+async def agent_pod_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
     """An agent pod's readiness changed."""
     memo.core.observe_agent_pod(type, body)
 
 
 @kopf.on.event("", "v1", "pods", registry=registry)
-def pod_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+async def pod_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
     """Any pod: which of our profiles it uses (deletion waits while one does)."""
     memo.core.observe_pod(type, body)
 

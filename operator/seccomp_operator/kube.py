@@ -2,12 +2,15 @@
 
 Kopf watches; this module writes: profile status (controller), node reports
 (agent), events (controller) and the authoritative full list of profiles that the
-agent's garbage collection needs.  It wraps the official ``kubernetes`` client
-(synchronous) in :func:`asyncio.to_thread` so the roles stay asynchronous.
+agent's garbage collection needs.  It speaks HTTP itself over ``aiohttp`` (which
+Kopf already uses), with the same credentials Kopf logs in with
+(:func:`connection_info`): the roles never import the ``kubernetes`` client
+package, whose import alone costs an agent about 20 MiB of its memory.
 
 Tests and the embedded demo point it at the in-process API emulator through an
 explicit :class:`Endpoint`; in a cluster it uses the pod's service account, and on
-a workstation the kubeconfig.
+a workstation the kubeconfig (Kopf's own reading of it: token, client certificate
+or basic auth; no exec plugins).
 """
 
 from __future__ import annotations
@@ -15,18 +18,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import inspect
 import json
+import re
+import ssl
+import tempfile
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
-import kubernetes.client
-import kubernetes.config
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as TransportError
+import aiohttp
 
 from . import constants as c
+
+if TYPE_CHECKING:  # only for the type of make_api_client; never imported by the roles
+    import kopf
+    import kubernetes.client
+
+#: Seconds one API call may take (connect, send, read the whole answer).
+REQUEST_TIMEOUT = 30.0
+#: Seconds after which the credentials are read again (service account tokens rotate).
+RELOGIN_SECONDS = 60.0
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 
 
 @dataclass(frozen=True)
@@ -52,12 +70,61 @@ class ApiError(Exception):
         self.status = status
 
 
+#: Client libraries Kopf imports when they are installed (for login handlers the roles
+#: do not use: they log in with :func:`connection_info`).
+CLIENT_LIBRARIES = ("kubernetes", "kubernetes_asyncio", "pykube")
+
+
+def block_client_libraries() -> None:
+    """Make the :data:`CLIENT_LIBRARIES` unimportable in this process (``import`` raises ImportError).
+
+    For a role's entry point, called before anything imports Kopf: Kopf imports the
+    ``kubernetes`` client whenever it is installed (about 20 MiB of an agent's memory)
+    and then skips it when it cannot.  A library that is already imported stays.
+    """
+    import sys
+
+    for name in CLIENT_LIBRARIES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
+def connection_info(endpoint: Endpoint, **login_kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The credentials for ``endpoint``, as the roles' Kopf login handler returns them.
+
+    An explicit server is used as given; otherwise the pod's service account, else the
+    kubeconfig (Kopf's minimal readers of both).  ``login_kwargs`` are what Kopf passes
+    to a login handler (``settings``, ``logger``...); without them default settings
+    are used.  Returns None when there is neither a service account nor a kubeconfig.
+    """
+    import kopf  # the roles have imported it already; offline tools never get here
+
+    if endpoint.server is not None:
+        return kopf.ConnectionInfo(
+            server=endpoint.server,
+            insecure=endpoint.insecure or None,
+            scheme="Bearer" if endpoint.token else None,
+            token=endpoint.token,
+        )
+    kwargs = dict(login_kwargs)
+    kwargs.setdefault("settings", kopf.OperatorSettings())
+    found: kopf.ConnectionInfo | None = kopf.login_with_service_account(
+        **kwargs
+    ) or kopf.login_with_kubeconfig(**kwargs)
+    return found
+
+
 def make_api_client(endpoint: Endpoint) -> kubernetes.client.ApiClient:
-    """Build a configured ``kubernetes.client.ApiClient`` for ``endpoint``.
+    """Build a configured ``kubernetes.client.ApiClient`` for ``endpoint`` (the kubectl plugin).
+
+    The ``kubernetes`` package is imported here, on first use, so that the roles,
+    which use :class:`KubeApi` instead, never load it.
 
     Raises:
         kubernetes.config.ConfigException: no in-cluster config and no kubeconfig.
     """
+    import kubernetes.client
+    import kubernetes.config
+
     cfg = kubernetes.client.Configuration()
     if endpoint.server is not None:
         cfg.host = endpoint.server
@@ -72,9 +139,20 @@ def make_api_client(endpoint: Endpoint) -> kubernetes.client.ApiClient:
     return kubernetes.client.ApiClient(cfg)
 
 
+_stamp: tuple[int, str] = (0, "")
+
+
 def now_rfc3339() -> str:
-    """Current UTC time as Kubernetes writes timestamps: ``2026-11-29T08:00:00Z``."""
-    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Current UTC time as Kubernetes writes timestamps: ``2026-11-29T08:00:00Z``.
+
+    Formatted once per second (an agent stamps every entry of a pass with it).
+    """
+    global _stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        text = datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _stamp = (second, text)
+    return _stamp[1]
 
 
 def _items(result: Any, what: str) -> list[dict[str, Any]]:
@@ -84,44 +162,246 @@ def _items(result: Any, what: str) -> list[dict[str, Any]]:
     return [cast(dict[str, Any], i) for i in items]
 
 
-def _json(resp: Any) -> dict[str, Any]:
-    """Decode a raw (``_preload_content=False``) response body.
+def _object(data: Any) -> dict[str, Any]:
+    """A decoded response that must be a JSON object.
 
     Raises:
-        ApiError: the body is not a JSON object.
+        ApiError: it is not.
     """
-    try:
-        data = json.loads(resp.data)
-    except (ValueError, AttributeError) as e:
-        raise ApiError(0, f"malformed response: {e}") from None
     if not isinstance(data, dict):
         raise ApiError(0, "malformed response: not a JSON object")
     return cast(dict[str, Any], data)
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext:
+    """TLS settings from the credentials: CA (file or PEM data), client certificate, insecure."""
+    ca_data = info.ca_data.decode() if isinstance(info.ca_data, bytes) else info.ca_data
+    context = ssl.create_default_context(cafile=info.ca_path, cadata=ca_data or None)
+    with contextlib.ExitStack() as stack:
+
+        def path_of(path: Any, data: str | bytes | None) -> Any:
+            if path or not data:
+                return path
+            f = stack.enter_context(tempfile.NamedTemporaryFile(buffering=0))  # ssl reads files only
+            f.write(data.encode() if isinstance(data, str) else data)
+            return f.name
+
+        cert = path_of(info.certificate_path, info.certificate_data)
+        key = path_of(info.private_key_path, info.private_key_data)
+        if cert and key:
+            context.load_cert_chain(certfile=cert, keyfile=key)
+    if info.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _auth_headers(info: kopf.ConnectionInfo) -> dict[str, str]:
+    """The ``Authorization`` header for the credentials (none when there are none)."""
+    if info.username and info.password:
+        return {"Authorization": aiohttp.BasicAuth(info.username, info.password).encode()}
+    if info.token:
+        return {"Authorization": f"{info.scheme or 'Bearer'} {info.token}"}
+    return {}
+
+
+class _Http:
+    """One ``aiohttp`` session to the API server, created on first use in the running loop.
+
+    Credentials are read again every :data:`RELOGIN_SECONDS` and after a 401 (a rotated
+    service account token), and the call is then tried once more.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
+        self._headers: dict[str, str] = {}
+        self._login_at = -1e9
+
+    def _login(self) -> None:
+        info = connection_info(self.endpoint)
+        if info is None:
+            raise ApiError(0, "no API server: no in-cluster service account and no kubeconfig")
+        self._server = str(info.server).rstrip("/")
+        self._headers = {"Accept": "application/json", **_auth_headers(info)}
+        self._login_at = time.monotonic()
+        if self._session is None:
+            https = self._server.startswith("https:")
+            connector = aiohttp.TCPConnector(ssl=_ssl_context(info) if https else False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+            )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        decode: bool = True,
+    ) -> Any:
+        """One API call; the decoded JSON answer (None when ``decode`` is False).
+
+        Raises:
+            ApiError: HTTP status >= 400 (``status`` and the Status message), or 0 when
+                the server cannot be reached or the answer is not JSON.
+        """
+        for attempt in (1, 2):
+            if self._session is None or time.monotonic() - self._login_at > RELOGIN_SECONDS:
+                self._login()
+            assert self._session is not None
+            data = None if body is None else json.dumps(body).encode()
+            headers = dict(self._headers)
+            if data is not None:
+                headers["Content-Type"] = content_type
+            async with self._session.request(
+                method, self._server + path, params=query, data=data, headers=headers
+            ) as resp:
+                raw = await resp.read()
+                if resp.status == 401 and attempt == 1:
+                    self._login_at = -1e9  # read the (rotated) token again, then retry once
+                    continue
+                if resp.status >= 400:
+                    raise ApiError(resp.status, _status_message(raw, resp.reason))
+                if not decode:
+                    return None
+                try:
+                    return json.loads(raw)
+                except ValueError as e:
+                    raise ApiError(0, f"malformed response: {e}") from None
+        raise ApiError(401, "unauthorized")  # pragma: no cover  (the loop returns or raises)
+
+    async def close(self) -> None:
+        """Close the session (its connections)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _status_message(raw: bytes, reason: str | None) -> str:
+    """The ``message`` of a Kubernetes ``Status`` answer, else the HTTP reason phrase."""
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        status = None
+    if isinstance(status, Mapping) and status.get("message"):
+        return str(status.get("reason") or reason or "") + f": {status['message']}"
+    return str(reason or "error")
+
+
+#: Characters Kubernetes names and namespaces consist of (nothing to escape in a URL path).
+_PLAIN = re.compile(r"[a-z0-9.-]*")
+
+
+def _path(prefix: str, *parts: str) -> str:
+    """``prefix/part/part...`` with each part percent-encoded unless it is a plain name."""
+    return "/".join([prefix, *(p if _PLAIN.fullmatch(p) else quote(p, safe="") for p in parts)])
+
+
+class _CustomObjects:
+    """The custom-object calls the roles make (named as the ``kubernetes`` client names them)."""
+
+    def __init__(self, http: _Http) -> None:
+        self.http = http
+
+    async def list_cluster_custom_object(self, group: str, version: str, plural: str) -> Any:
+        return await self.http.request("GET", _path(f"/apis/{group}/{version}", plural))
+
+    async def get_cluster_custom_object(self, group: str, version: str, plural: str, name: str) -> Any:
+        return await self.http.request("GET", _path(f"/apis/{group}/{version}", plural, name))
+
+    async def create_cluster_custom_object(
+        self, group: str, version: str, plural: str, body: Mapping[str, Any]
+    ) -> None:
+        await self.http.request("POST", _path(f"/apis/{group}/{version}", plural), body=body, decode=False)
+
+    async def patch_cluster_custom_object(
+        self, group: str, version: str, plural: str, name: str, body: Mapping[str, Any]
+    ) -> None:
+        await self.http.request(
+            "PATCH",
+            _path(f"/apis/{group}/{version}", plural, name),
+            body=body,
+            content_type=MERGE_PATCH,
+            decode=False,
+        )
+
+    async def delete_cluster_custom_object(self, group: str, version: str, plural: str, name: str) -> None:
+        await self.http.request("DELETE", _path(f"/apis/{group}/{version}", plural, name), decode=False)
+
+    async def patch_namespaced_custom_object_status(
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Mapping[str, Any]
+    ) -> None:
+        path = _path(f"/apis/{group}/{version}/namespaces", namespace, plural, name, "status")
+        await self.http.request("PATCH", path, body=body, content_type=MERGE_PATCH, decode=False)
+
+
+class _CoreV1:
+    """The core/v1 calls the roles make, as raw dicts."""
+
+    def __init__(self, http: _Http) -> None:
+        self.http = http
+
+    async def list_node(self) -> Any:
+        return await self.http.request("GET", "/api/v1/nodes")
+
+    async def list_pod_for_all_namespaces(self, label_selector: str | None = None) -> Any:
+        query = {"labelSelector": label_selector} if label_selector else None
+        return await self.http.request("GET", "/api/v1/pods", query=query)
+
+    async def read_node(self, name: str) -> Any:
+        return await self.http.request("GET", _path("/api/v1/nodes", name))
+
+    async def patch_node(self, name: str, body: list[dict[str, Any]]) -> None:
+        await self.http.request(
+            "PATCH", _path("/api/v1/nodes", name), body=body, content_type=JSON_PATCH, decode=False
+        )
+
+    async def create_namespaced_event(self, namespace: str, body: Mapping[str, Any]) -> None:
+        await self.http.request(
+            "POST", _path("/api/v1/namespaces", namespace, "events"), body=body, decode=False
+        )
 
 
 class KubeApi:
     """Asynchronous facade over the calls the operator makes itself.
 
     Every method raises :class:`ApiError` on failure (status 404 for a missing
-    object is reported as ``None`` by the ``get_*`` methods instead).
+    object is reported as ``None`` by the ``get_*`` methods instead).  Creating it
+    opens nothing: the HTTP session is made on the first call, in the running loop.
     """
 
     def __init__(self, endpoint: Endpoint) -> None:
-        self._client = make_api_client(endpoint)
-        self._custom = kubernetes.client.CustomObjectsApi(self._client)
-        self._core = kubernetes.client.CoreV1Api(self._client)
+        self._http = _Http(endpoint)
+        self._custom = _CustomObjects(self._http)
+        self._core = _CoreV1(self._http)
+
+    async def aclose(self) -> None:
+        """Close the HTTP session."""
+        await self._http.close()
 
     def close(self) -> None:
-        """Release the HTTP connection pool."""
-        self._client.close()  # type: ignore[no-untyped-call]
+        """Close the HTTP session from synchronous code: scheduled on the running loop, if any."""
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing was opened in it
+            asyncio.get_running_loop().create_task(self.aclose())
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call one of the calls above and map transport failures to ``ApiError(0, ...)``."""
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except ApiException as e:
-            raise ApiError(int(e.status or 0), str(e.reason or e)) from None
-        except (OSError, TransportError) as e:  # connection refused, timeouts, resets
-            raise ApiError(0, f"API unreachable: {e}") from None
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        except ApiError:
+            raise
+        except (OSError, aiohttp.ClientError, TimeoutError) as e:  # refused, reset, timed out
+            raise ApiError(0, f"API unreachable: {str(e) or type(e).__name__}") from None
 
     # --- profiles ----------------------------------------------------------------
     async def list_profiles(self) -> list[dict[str, Any]]:
@@ -158,7 +438,7 @@ class KubeApi:
             if e.status == 404:
                 return None
             raise
-        return cast(dict[str, Any], obj)
+        return _object(obj)
 
     async def create_node_status(self, body: Mapping[str, Any]) -> None:
         """Create a SeccompNodeStatus (cluster-scoped).  Raises ApiError 409 if it exists."""
@@ -195,23 +475,9 @@ class KubeApi:
         return _items(result, c.NODE_STATUS_PLURAL)
 
     # --- core ----------------------------------------------------------------------
-    async def _list_core(self, path: str, query: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
-        # kubernetes 37's ApiClient.call_api(method, url, ...) takes no query or
-        # response-type arguments; read the raw body of the typed list calls instead.
-        selector = dict(query or []).get("labelSelector")
-        if path == "/api/v1/nodes":
-            resp = await self._call(self._core.list_node, _preload_content=False)
-        elif path == "/api/v1/pods":
-            resp = await self._call(
-                self._core.list_pod_for_all_namespaces, label_selector=selector, _preload_content=False
-            )
-        else:
-            raise ValueError(f"no list call for {path}")
-        return _items(_json(resp), path)
-
     async def list_nodes(self) -> list[dict[str, Any]]:
         """All Nodes as raw dicts (complete, or the call raises)."""
-        return await self._list_core("/api/v1/nodes")
+        return _items(await self._call(self._core.list_node), "/api/v1/nodes")
 
     async def list_agent_pods(self) -> list[dict[str, Any]]:
         """The node agents' pods in all namespaces (by the agent label), as raw dicts.
@@ -219,10 +485,10 @@ class KubeApi:
         The label selector is also checked here, since not every server applies it.
         """
         selector = f"{c.AGENT_POD_LABEL}={c.AGENT_POD_LABEL_VALUE}"
-        pods = await self._list_core("/api/v1/pods", [("labelSelector", selector)])
+        result = await self._call(self._core.list_pod_for_all_namespaces, label_selector=selector)
         return [
             p
-            for p in pods
+            for p in _items(result, "/api/v1/pods")
             if ((p.get("metadata") or {}).get("labels") or {}).get(c.AGENT_POD_LABEL)
             == c.AGENT_POD_LABEL_VALUE
         ]
@@ -233,16 +499,15 @@ class KubeApi:
         Used once by the controller before it first releases a finalizer; the pod
         watch keeps it current afterwards.
         """
-        return await self._list_core("/api/v1/pods")
+        return _items(await self._call(self._core.list_pod_for_all_namespaces), "/api/v1/pods")
 
     async def _read_node_raw(self, name: str) -> dict[str, Any] | None:
         try:
-            resp = await self._call(self._core.read_node, name, _preload_content=False)
+            return _object(await self._call(self._core.read_node, name))
         except ApiError as e:
             if e.status == 404:
                 return None
             raise
-        return _json(resp)
 
     async def get_node_labels(self, name: str) -> dict[str, str] | None:
         """The labels of Node ``name`` (``{}`` when it has none), or None if the node is gone."""
@@ -296,13 +561,8 @@ class KubeApi:
 
     async def get_node_uid(self, name: str) -> str | None:
         """The uid of Node ``name`` (for owner references), or None if the node is gone."""
-        try:
-            node = await self._call(self._core.read_node, name)
-        except ApiError as e:
-            if e.status == 404:
-                return None
-            raise
-        uid = getattr(getattr(node, "metadata", None), "uid", None)
+        node = await self._read_node_raw(name)
+        uid = ((node or {}).get("metadata") or {}).get("uid")
         return str(uid) if uid else None
 
     async def post_event(

@@ -3,7 +3,8 @@
 Installed as the console script ``kubectl-seccomp``, so kubectl finds it as a plugin::
 
     kubectl seccomp status NAME [-n NAMESPACE]   # one row per node
-    kubectl seccomp nodes                        # per node: installed / failing / pending
+    kubectl seccomp nodes                        # per node: installed / failing / pending,
+                                                 # foreign entries, file watch
 
 It uses the user's kubeconfig (or the in-cluster service account), and only reads:
 the SeccompProfile(s), the SeccompNodeStatus objects, Nodes and the agent pods.  The
@@ -117,11 +118,13 @@ def status_rows(profile: Mapping[str, Any], views: Sequence[rollout.NodeView]) -
 
 
 def nodes_rows(profiles: Sequence[Mapping[str, Any]], views: Sequence[rollout.NodeView]) -> list[list[str]]:
-    """Rows ``[node, agent, installed, failing, pending, kubelet root]`` (pure).
+    """Rows ``[node, agent, installed, failing, pending, kubelet root, foreign, watch]`` (pure).
 
     Counted over enabled profiles that are not being deleted and that render
     (``status.contentHash`` set): installed = the node has the current hash, failing =
-    the node reports an error, pending = anything else (including Unknown).
+    the node reports an error, pending = anything else (including Unknown).  ``foreign``
+    is the node's ``status.foreignEntryCount`` (entries planted in its managed directory)
+    and ``watch`` its ``status.fileWatch.state``; ``-`` when the report has none.
     """
     wanted = [
         p
@@ -148,8 +151,20 @@ def nodes_rows(profiles: Sequence[Mapping[str, Any]], views: Sequence[rollout.No
             if view.agent is None
             else ("ready" if view.agent.ready else view.agent.reason or "NotReady")
         )
-        root = str((view.report or {}).get("kubeletRoot") or "-")
-        rows.append([view.name, agent, *(str(v) for v in counts.values()), root])
+        report = view.report or {}
+        root = str(report.get("kubeletRoot") or "-")
+        foreign = report.get("foreignEntryCount")
+        watch = (report.get("fileWatch") or {}).get("state") or "-"
+        rows.append(
+            [
+                view.name,
+                agent,
+                *(str(v) for v in counts.values()),
+                root,
+                "-" if foreign is None else str(foreign),
+                str(watch),
+            ]
+        )
     return rows
 
 
@@ -206,7 +221,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             )
         else:
             rows = nodes_rows(reader.profiles(), _views(reader))
-            out.write(table(["NODE", "AGENT", "INSTALLED", "FAILING", "PENDING", "KUBELET-ROOT"], rows))
+            header = ["NODE", "AGENT", "INSTALLED", "FAILING", "PENDING", "KUBELET-ROOT", "FOREIGN", "WATCH"]
+            out.write(table(header, rows))
     except ApiException as e:
         print(f"API error: {e.status} {e.reason}", file=sys.stderr)
         return EXIT_API

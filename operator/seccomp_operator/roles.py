@@ -12,11 +12,11 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
-from .kube import Endpoint, KubeApi
+from .kube import Endpoint, KubeApi, connection_info
 
 
 @dataclass
@@ -43,16 +43,34 @@ class RoleMemo:
 
 
 def login(memo: RoleMemo, **kwargs: Any) -> kopf.ConnectionInfo | None:
-    """Kopf login: the explicit endpoint if any, else the service account, else kubeconfig."""
-    ep = memo.endpoint
-    if ep.server is not None:
-        return kopf.ConnectionInfo(
-            server=ep.server,
-            insecure=ep.insecure or None,
-            scheme="Bearer" if ep.token else None,
-            token=ep.token,
-        )
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    """Kopf login: the explicit endpoint if any, else the service account, else kubeconfig.
+
+    The same credentials :class:`kube.KubeApi` uses for the role's own calls.
+    """
+    return connection_info(memo.endpoint, **kwargs)
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """A diff-base storage that keeps nothing, for a role whose only changing handler is ``on.delete``.
+
+    Kopf stores the "last handled" essence of every object it has changing handlers
+    for (by default in an annotation) to tell creations and updates apart; the
+    controller has no create or update handler, so each spec change would cost one
+    more PATCH of the profile, which every node's watch then receives.  With an empty
+    essence on both sides every change is a no-op to Kopf; deletions are still
+    detected from ``metadata.deletionTimestamp``.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        """The essence compared by Kopf: always empty."""
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        """The stored essence: always the same empty one."""
+        return cast(kopf.BodyEssence, {})
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        """Nothing is stored (no PATCH)."""
 
 
 def base_settings(settings: kopf.OperatorSettings) -> None:
@@ -75,7 +93,7 @@ async def stop_task(memo: RoleMemo) -> None:
             await memo.task
         memo.task = None
     if memo.api is not None:
-        memo.api.close()
+        await memo.api.aclose()
         memo.api = None
 
 

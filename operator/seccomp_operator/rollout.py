@@ -15,7 +15,7 @@ so ``kubectl wait --for=condition=Ready`` and GitOps health checks work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,14 +215,21 @@ def tally(
     wanted: bool = True,
     cap: int = 0,
     overdue: Mapping[str, float] | None = None,
+    known_current: Collection[str] = (),
 ) -> Tally:
     """Count nodes by state and keep the first ``cap`` not-ready nodes (sorted by name).
 
     ``overdue`` maps node names to the report timeout they exceeded (see :func:`node_state`).
+    ``known_current`` names nodes already known to be ``Installed`` with ``expected_hash``
+    (a :class:`CurrentIndex`, only when ``wanted``): they are counted without a second look.
     """
     t = Tally(desired=len(nodes))
     late = overdue or {}
+    known = known_current if wanted else ()
     for node in sorted(nodes, key=lambda n: n.name):
+        if node.name in known:
+            t.installed += 1
+            continue
         st = node_state(key, expected_hash, node, wanted=wanted, overdue=late.get(node.name))
         if st.state in (c.NODE_INSTALLED, c.NODE_REMOVED):
             if st.state == c.NODE_INSTALLED:
@@ -293,6 +300,7 @@ def profile_status(
     pods: Sequence[str] = (),
     pods_cap: int = c.REFERENCING_PODS_CAP,
     removal_allowed: bool = False,
+    known_current: Collection[str] = (),
 ) -> dict[str, Any]:
     """The complete ``status`` of one SeccompProfile.
 
@@ -311,7 +319,8 @@ def profile_status(
     names them.  ``removal_allowed`` (only meaningful while deleting): no pod uses
     the profile any more, so agents may remove the file; until then they keep it.
     ``overdue``: nodes whose ready agent missed the report timeout (name -> timeout
-    in seconds), shown as ``Unknown``.
+    in seconds), shown as ``Unknown``.  ``known_current``: see :func:`tally` (the same
+    result, fewer lookups).
 
     ``now`` is an RFC 3339 timestamp used for conditions whose status changes;
     unchanged conditions keep their previous ``lastTransitionTime``.
@@ -324,7 +333,15 @@ def profile_status(
     }
     wanted = enabled and not deleting and verdict.content_hash is not None
     expected = verdict.content_hash
-    t = tally(key, expected, nodes, wanted=enabled and not deleting, cap=cap, overdue=overdue)
+    t = tally(
+        key,
+        expected,
+        nodes,
+        wanted=enabled and not deleting,
+        cap=cap,
+        overdue=overdue,
+        known_current=known_current,
+    )
     done = t.installed if (enabled and not deleting) else t.removed
     invalid = verdict.problem_reason == c.REASON_INVALID_SPEC
     base_missing = verdict.problem_reason == c.REASON_BASE_MISSING
@@ -442,3 +459,72 @@ def deletion_blockers(key: str, nodes: Sequence[NodeView]) -> list[str]:
         if isinstance(entry, Mapping) and entry.get("state") != c.NODE_REMOVED:
             blockers.append(node.name)
     return sorted(blockers)
+
+
+# --- incremental: which nodes have the current content ----------------------------------------
+
+
+class CurrentIndex:
+    """Per profile, the nodes that have its current content (``node_state`` is ``Installed``).
+
+    The controller asks, for every node report that arrives, whether a profile has
+    just become Ready on every node; recomputing that over all nodes per report would
+    cost O(nodes) per report, O(nodes²) per rollout.  This index is updated one
+    (profile, node) pair at a time instead: O(changed entries) per report, and
+    O(nodes) only when a profile's expected content changes or the set of nodes or
+    agents changes (:meth:`track`).
+
+    Only profiles with an expected hash (enabled, not deleting, renderable) are
+    tracked; :meth:`count` is 0 for the others.
+    """
+
+    def __init__(self) -> None:
+        self._expected: dict[str, str] = {}
+        self._have: dict[str, set[str]] = {}
+
+    def track(self, key: str, expected: str | None, nodes: Iterable[NodeView]) -> None:
+        """(Re)build ``key``'s set against ``expected`` over ``nodes``; None stops tracking it."""
+        if expected is None:
+            self.forget(key)
+            return
+        self._expected[key] = expected
+        self._have[key] = {n.name for n in nodes if _is_current(key, expected, n)}
+
+    def update(self, key: str, node: NodeView) -> None:
+        """Re-check one node of one tracked profile (its report or agent changed)."""
+        expected = self._expected.get(key)
+        if expected is None:
+            return
+        if _is_current(key, expected, node):
+            self._have[key].add(node.name)
+        else:
+            self._have[key].discard(node.name)
+
+    def forget(self, key: str) -> None:
+        """Stop tracking ``key``."""
+        self._expected.pop(key, None)
+        self._have.pop(key, None)
+
+    def expected(self, key: str) -> str | None:
+        """The hash ``key`` is tracked against, or None."""
+        return self._expected.get(key)
+
+    def tracked(self) -> list[str]:
+        """The tracked profile keys."""
+        return list(self._expected)
+
+    def count(self, key: str) -> int:
+        """How many nodes have the current content of ``key``."""
+        return len(self._have.get(key, ()))
+
+    def has(self, key: str, node: str) -> bool:
+        """Whether ``node`` has the current content of ``key``."""
+        return node in self._have.get(key, ())
+
+    def nodes(self, key: str) -> Collection[str]:
+        """The nodes that have the current content of ``key`` (a live view: do not keep it)."""
+        return self._have.get(key, frozenset())
+
+
+def _is_current(key: str, expected: str, node: NodeView) -> bool:
+    return node_state(key, expected, node).state == c.NODE_INSTALLED
