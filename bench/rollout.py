@@ -1,40 +1,47 @@
 """Rollout benchmark on the in-process API emulator (not a test).
 
 Run: ``make bench`` (= ``python bench/rollout.py``: N = 10, 100, 500 simulated nodes,
-P = 100 profiles; about 10 minutes on 2 idle cores), or ``python bench/rollout.py
---quick`` (N = 10, 100 and P = 20; about 2 minutes).  It prints, per N:
+P = 100 profiles, 5 timed changes per N; about 4.5 minutes on 2 busy cores), or
+``python bench/rollout.py --quick`` (N = 10, 100, P = 20, 3 changes, 200 profiles for
+the agent runs; about 1.5 minutes).  ``--json`` adds every figure as JSON.  It prints,
+per N:
 
 - apply -> Ready (median, p95) for P profiles created in one burst;
-- one spec change -> Ready (median and worst of ``--changes`` changes, each on a
-  settled cluster), against the floor measured in the same run on the same emulator:
-  one watch event to the fleet plus one node-status write per node;
-- the API requests one change causes, by verb and resource (writes per node, and the
-  controller's writes), and the watch events it delivers to the nodes;
+- one spec change -> Ready (median and worst of ``--changes`` changes, each started on a
+  settled cluster), against the floor measured in the same run on the same emulator: one
+  watch event to the fleet plus one node-status write per node;
+- the API requests one change causes, by verb and resource (the writes per node and the
+  controller's writes), the watch events it delivers to the nodes, and when the node
+  reports and the status writes came;
 
 and, once, in child processes (so that each RSS is its own process's):
 
-- the real agent (``seccomp-operator agent``: Kopf, its watch, our API seam) with
-  1,000 profiles installed: peak RSS as shipped, and through the lean entry point
-  (no ``kubernetes`` client library, no offline-tool modules) with and without
-  ``MALLOC_ARENA_MAX=2``, each against the floor of the same imports without data;
+- the real agent (Kopf, its watch, the API seam) with 1,000 profiles installed: peak RSS
+  of ``seccomp-operator agent`` as shipped, and through the lean entry point
+  (``bench/lean_agent.py``: no ``kubernetes`` client library, no offline-tool modules),
+  with and without ``MALLOC_ARENA_MAX=2``, each against the floor of its imports alone;
 - an agent cold start installing 1,000 profiles, then verifying them (a restart),
   against the floor of a plain loop of atomic writes of the same bytes, and one full
   resync pass that repairs a file changed by hand;
 - the controller's peak RSS with 1,000 profiles x 100 node reports, and the time to
   compute every status once.
 
-What runs where.  The emulator (kmock + :class:`seccomp_operator.devcluster.ClusterEmulator`)
-and the real controller (Kopf, its own thread and loop, ``--status-interval``) run in
-this process.  The N simulated nodes run in one child process (the "fleet"), spread
-over ``--shards`` threads, each with its own event loop, one watch stream of
-SeccompProfiles and one HTTP connection pool: each node is a real
-:class:`seccomp_operator.agent.Agent` (its real loop, render, atomic writes with fsync
-into its own directory under ``--fleet-dir``, reports through :class:`KubeApi`), fed by
-its shard's watch instead of by Kopf, sharing the shard's render cache.  So the fleet is
+What runs where.  The emulator (:class:`seccomp_operator.devcluster.ClusterEmulator`) and
+the real controller (Kopf, its own thread and loop, ``--status-interval``, default 1 s as
+in production) run in this process.  The N simulated nodes (the "fleet") run in
+``--fleet-procs`` child processes, spread over ``--shards`` threads in all, each thread
+with its own event loop, one watch stream of SeccompProfiles and one HTTP connection
+pool.  Each node is a real :class:`seccomp_operator.agent.Agent`: its real loop, render,
+atomic writes with fsync into its own directory under ``--fleet-dir``, reports through
+:class:`seccomp_operator.kube.KubeApi`; it is fed every event of its shard's watch by
+``Agent.observe`` instead of by Kopf, and shares the shard's render cache.  So the fleet is
 lighter than N Kopf agents (K watch streams instead of N; one JSON decode and one render
-per shard, not per node; no inotify watch), while every node still receives every event
-and writes its own files and report.  On a real cluster each node does that work on
-its own CPU and disk; here it all shares two cores and one disk.
+per shard, not per node; no inotify watch; no periodic resync), while every node still
+receives every event and writes its own files and report.  On a real cluster each node
+does that work on its own CPU and disk; here all of it shares two cores and one disk, and
+one node's reconcile waits for the others of its shard.  ``--skip-unchanged`` measures
+the agent change proposed in docs/scale.md (events that change nothing an agent keeps
+are not passed to it).
 """
 
 from __future__ import annotations
@@ -43,7 +50,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import json
 import os
 import platform
@@ -59,10 +65,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from children import agent_config, body_of, errno_of, spec_of, vm  # bench/children.py
 
 from seccomp_operator import constants as c
 from seccomp_operator import kube
-from seccomp_operator.agent import Agent, AgentConfig
+from seccomp_operator.agent import Agent
 from seccomp_operator.agent import _held as agent_held  # what Agent.observe keeps of a body
 from seccomp_operator.devcluster import DevCluster, RequestRecord
 from seccomp_operator.kube import Endpoint, KubeApi
@@ -73,52 +80,10 @@ NS_PROFILES_URL = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/bench/{c.PROFILE_PLUR
 NODE_STATUS_URL = f"/apis/{c.GROUP}/{c.VERSION}/{c.NODE_STATUS_PLURAL}"
 
 
-def spec_of(i: int, errno: int = 1) -> dict[str, Any]:
-    """A small distinct profile (one ERRNO rule; ``i`` varies the syscall set)."""
-    names = ["mkdir", "mkdirat", "rmdir", "unlinkat", "chmod", "fchmod", "chown", "fchown"]
-    return {
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"action": "SCMP_ACT_ERRNO", "errnoRet": errno, "names": names[: 1 + i % len(names)]}],
-        "architectures": ["SCMP_ARCH_X86_64"],
-    }
-
-
-def errno_of(generation: int) -> int:
-    """The errno of ``bench-<i>`` at a generation: 1 (as created) for odd ones, 13 for even ones."""
-    return 1 if generation % 2 else 13
-
-
-def body_of(i: int, errno: int = 1) -> dict[str, Any]:
-    """A SeccompProfile ``bench/bench-<i>``."""
-    return {
-        "apiVersion": c.API_VERSION,
-        "kind": c.PROFILE_KIND,
-        "metadata": {"name": f"bench-{i}", "namespace": "bench"},
-        "spec": spec_of(i, errno),
-    }
-
-
 def pct(values: list[float], p: float) -> float:
     """The ``p``-th percentile (nearest rank) of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def vm(field: str, pid: int | str = "self") -> float:
-    """``VmRSS``/``VmHWM`` of a process in MiB (0 when it is gone)."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def agent_config(name: str, root: str) -> AgentConfig:
-    """A simulated node's config: no periodic resync or taint during the run, no inotify watch."""
-    extra: dict[str, Any] = {}
-    if "watch" in {f.name for f in dataclasses.fields(AgentConfig)}:
-        extra["watch"] = False  # N inotify instances would exceed fs.inotify.max_user_instances
-    return AgentConfig(node_name=name, kubelet_root=root, resync_seconds=3600, remove_taint=False, **extra)
 
 
 # --- the fleet: N simulated nodes in a child process --------------------------------------------
@@ -440,7 +405,7 @@ async def run_n(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, An
             await cluster.set_agent_pod(f"node-{i:04d}", ready=True)
         await cluster.start_controller(status_interval=args.status_interval)
         t0 = time.monotonic()
-        mode = "agents" if args.every_event else "agents-skip"
+        mode = "agents-skip" if args.skip_unchanged else "agents"
         fleet = await Fleet.start(cluster.url, n, workdir / f"n{n}", args, mode=mode, timeout=timeout)
         out["fleet_start_s"] = time.monotonic() - t0
         try:
@@ -512,10 +477,12 @@ def describe_change(r: dict[str, Any]) -> str:
     reqs: dict[str, int] = worst["requests"]
     node_writes = sum(v for k, v in reqs.items() if k.split()[0] != "GET" and c.NODE_STATUS_PLURAL in k)
     writes = sum(v for k, v in reqs.items() if k.split()[0] != "GET")
-    reads = sum(v for k, v in reqs.items() if k.split()[0] == "GET")
+    reads = sum(v for k, v in reqs.items() if k.split()[0] == "GET" and not k.endswith("?watch"))
+    restarts = sum(v for k, v in reqs.items() if k.endswith("?watch"))
+    also = f" (+{restarts} watch restarts: Kopf's 300 s server timeout)" if restarts else ""
     return (
         f"{writes} writes = {node_writes} node reports + {writes - node_writes} controller writes, "
-        f"{reads} reads; {reqs}; {worst['deliveries']} watch events to the nodes "
+        f"{reads} reads{also}; {reqs}; {worst['deliveries']} watch events to the nodes "
         f"({worst['stream_events']} on the fleet's {r.get('shards', '?')} streams; "
         f"{worst.get('skipped', 0)} skipped as changing nothing)"
     )
@@ -608,133 +575,9 @@ async def measure_agent_role(variant: str, count: int, workdir: Path) -> dict[st
     return out
 
 
-def import_floor_child(kind: str) -> dict[str, Any]:
-    """RSS after the imports of a role's entry point, no data (the shipped ``cli`` path)."""
-    from seccomp_operator import cli
-
-    cli.build_parser()
-    if kind == "agent":
-        from seccomp_operator import agent_handlers, roles  # noqa: F401
-    else:
-        from seccomp_operator import controller_handlers, roles  # noqa: F401
-    return {"floor_rss_mib": vm("VmRSS"), "kubernetes_imported": "kubernetes" in sys.modules}
-
-
-def child_agent_offline(count: int) -> dict[str, Any]:
-    """Cold start, restart verify and one repair pass over ``count`` profiles (no API)."""
-    root = Path(tempfile.mkdtemp(prefix="bench-agent-"))
-    bodies = [
-        body_of(i, errno=1 + i % 100) | {"metadata": {"name": f"p-{i}", "namespace": "bench"}}
-        for i in range(count)
-    ]
-
-    def fresh() -> Agent:
-        agent = Agent(agent_config("bench", str(root)), None)
-        for b in bodies:
-            agent.observe(None, b)
-        return agent
-
-    agent = fresh()
-    t0 = time.monotonic()
-    asyncio.run(agent.step())
-    install = time.monotonic() - t0
-    assert agent.report.status(agent.cfg)["installed"] == count, agent.report.status(agent.cfg)["failed"]
-    again = fresh()  # a restart: a fresh agent verifies every file (bytes already match: no write)
-    t0 = time.monotonic()
-    asyncio.run(again.step())
-    verify = time.monotonic() - t0
-    target = root / "seccomp" / "seccomp-operator" / "bench" / "p-7.json"
-    good = target.read_bytes()
-    target.write_bytes(b"{}")  # changed by hand; one full resync pass restores it
-    again.request_full()
-    t0 = time.monotonic()
-    asyncio.run(again.step())
-    repair_pass = time.monotonic() - t0
-    assert target.read_bytes() == good
-    # Floor: a plain loop of atomic writes of the same bytes (temp, fsync, rename, dir fsync).
-    contents = [p.read_bytes() for p in sorted((root / "seccomp" / "seccomp-operator" / "bench").iterdir())]
-    floor_dir = Path(tempfile.mkdtemp(prefix="bench-floor-"))
-    t0 = time.monotonic()
-    dfd = os.open(floor_dir, os.O_RDONLY | os.O_DIRECTORY)
-    for i, data in enumerate(contents):
-        tmp, final = floor_dir / f".tmp-{i}", floor_dir / f"{i}.json"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        os.rename(tmp, final)
-        os.fsync(dfd)
-    os.close(dfd)
-    floor_write = time.monotonic() - t0
-    t0 = time.monotonic()
-    for i in range(len(contents)):
-        (floor_dir / f"{i}.json").read_bytes()
-    floor_read = time.monotonic() - t0
-    return {
-        "profiles": count,
-        "install_s": install,
-        "verify_s": verify,
-        "repair_pass_s": repair_pass,
-        "floor_atomic_writes_s": floor_write,
-        "floor_reads_s": floor_read,
-    }
-
-
-def child_controller(count: int, nodes: int) -> dict[str, Any]:
-    """Controller memory and the time to compute every status once (no API)."""
-    from seccomp_operator import controller_handlers  # noqa: F401  (what the controller imports)
-    from seccomp_operator.controller import Controller, ControllerConfig
-    from seccomp_operator.profiles import snapshot_from_body
-
-    floor_rss = vm("VmRSS")
-    ctl = Controller(ControllerConfig(), api=None)  # type: ignore[arg-type]  # no API call is made
-    renderer = Renderer()
-    entries = {}
-    for i in range(count):
-        body = body_of(i, errno=1 + i % 100) | {
-            "metadata": {"name": f"p-{i}", "namespace": "bench", "uid": str(i)}
-        }
-        ctl.observe_profile("ADDED", body)
-        snap = snapshot_from_body(body)
-        r = renderer.render(snap, {snap.key: snap})
-        entries[snap.key] = {
-            "state": c.NODE_INSTALLED,
-            "contentHash": r.sha256,
-            "path": f"/x/{i}",
-            "message": "",
-            "lastTransitionTime": "2026-01-01T00:00:00Z",
-        }
-    for n in range(nodes):
-        name = f"node-{n}"
-        ctl.observe_node("ADDED", {"metadata": {"name": name}})
-        ctl.observe_report(
-            "ADDED", {"metadata": {"name": name}, "status": {"state": "Ready", "profiles": dict(entries)}}
-        )
-        ctl.observe_agent_pod(
-            "ADDED",
-            {
-                "metadata": {"namespace": "x", "name": f"a-{n}"},
-                "spec": {"nodeName": name},
-                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-            },
-        )
-    t0 = time.monotonic()
-    done = sum(
-        1 for key in list(ctl.profiles) if (ctl.compute_status(key) or {}).get("phase") == c.PHASE_INSTALLED
-    )
-    compute = time.monotonic() - t0
-    assert done == count, done
-    return {
-        "profiles": count,
-        "nodes": nodes,
-        "compute_all_status_s": compute,
-        "rss_peak_mib": vm("VmHWM"),
-        "floor_rss_mib": floor_rss,
-    }
-
-
 def run_child(kind: str, *args: str) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", kind, *args]
+    """One measurement of ``bench/children.py`` in a process of its own; its JSON line."""
+    cmd = [sys.executable, str(Path(__file__).with_name("children.py")), kind, *args]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
     return result
@@ -785,10 +628,10 @@ def main() -> int:
         "--fleet-procs", type=int, default=2, help="processes the fleet's shards run in (default 2)"
     )
     parser.add_argument(
-        "--every-event",
+        "--skip-unchanged",
         action="store_true",
-        help="pass every watch event to every simulated agent (default: not the ones that change "
-        "nothing it keeps; see Shard)",
+        help="do not pass a simulated agent the events that change nothing it keeps (the agent "
+        "change proposed in docs/scale.md; default: every event to every agent, as agent.py does)",
     )
     parser.add_argument(
         "--installed", type=int, default=None, help="profiles for the agent runs (default 1000)"
@@ -807,15 +650,6 @@ def main() -> int:
         url, names, workdir, shards, mode = args.child_args
         fleet_child(url, names.split(","), workdir, int(shards), mode)
         return 0
-    if args.child == "import-floor":
-        print(json.dumps(import_floor_child(args.child_args[0])))
-        return 0
-    if args.child == "agent-offline":
-        print(json.dumps(child_agent_offline(int(args.child_args[0]))))
-        return 0
-    if args.child == "controller":
-        print(json.dumps(child_controller(int(args.child_args[0]), int(args.child_args[1]))))
-        return 0
 
     args.nodes = args.nodes or ("10,100" if args.quick else "10,100,500")
     args.profiles = args.profiles or (20 if args.quick else 100)
@@ -833,9 +667,9 @@ def main() -> int:
         f"Linux {m['kernel']}; load average at start {m['loadavg']}"
     )
     skip = (
-        "every event to every agent"
-        if args.every_event
-        else "events that change nothing an agent keeps skipped"
+        "events that change nothing an agent keeps not passed on (--skip-unchanged)"
+        if args.skip_unchanged
+        else "every event to every agent"
     )
     print(
         f"controller --status-interval {args.status_interval:g}s; fleet: {args.fleet_procs} processes, "

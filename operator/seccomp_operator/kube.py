@@ -381,6 +381,7 @@ class KubeApi:
         self._http = _Http(endpoint)
         self._custom = _CustomObjects(self._http)
         self._core = _CoreV1(self._http)
+        self._closing: asyncio.Task[None] | None = None
 
     async def aclose(self) -> None:
         """Close the HTTP session."""
@@ -389,7 +390,7 @@ class KubeApi:
     def close(self) -> None:
         """Close the HTTP session from synchronous code: scheduled on the running loop, if any."""
         with contextlib.suppress(RuntimeError):  # no running loop: nothing was opened in it
-            asyncio.get_running_loop().create_task(self.aclose())
+            self._closing = asyncio.get_running_loop().create_task(self.aclose())
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call one of the calls above and map transport failures to ``ApiError(0, ...)``."""
