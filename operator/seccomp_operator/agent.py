@@ -310,6 +310,10 @@ class Agent:
             snap = _held(snapshot_from_body(body), body)
         except ValueError:
             return
+        if event_type == "MODIFIED" and self.profiles.get(snap.key) == snap:
+            # A status write or a label change: the spec, generation and deletion state
+            # (``_held`` folds ``status.removalAllowed`` into it) are what the agent keeps.
+            return
         affected = {snap.key} | dependents(snap.key, self.profiles)
         if event_type is None or (event_type == "ADDED" and snap.key in self.profiles):
             # A (re)list after a watch restart (410 Gone, a cut stream): objects deleted

@@ -53,6 +53,6 @@ async def stop(memo: RoleMemo, **_: Any) -> None:
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PROFILE_PLURAL, registry=registry)
-def profile_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
+async def profile_event(type: str | None, body: kopf.Body, memo: RoleMemo, **_: Any) -> None:
     """Every profile event wakes the loop; the loop does the work."""
     memo.core.observe(type, body)

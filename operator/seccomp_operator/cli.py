@@ -170,8 +170,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser --------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+def build_parser(*, tools: bool = True) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (without the :data:`EXTRA_COMMANDS` when not ``tools``)."""
     parser = argparse.ArgumentParser(prog="seccomp-operator", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,14 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    for module in EXTRA_COMMANDS:
+    for module in EXTRA_COMMANDS if tools else ():
         importlib.import_module(f"{__package__}.{module}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``seccomp-operator`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``seccomp-operator`` console script.
+
+    For ``agent``, before anything imports Kopf: the ``kubernetes`` client library is made
+    unimportable (Kopf would load it, about 20 MiB, for a login the roles do not use) and
+    the offline tools' modules are not imported (``docs/scale.md``, "Agent memory").
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    lean = bool(words) and words[0] == "agent"
+    if lean:
+        from . import kube
+
+        kube.block_client_libraries()
+    args = build_parser(tools=not lean).parse_args(words)
     code: int = args.func(args)
     return code
 
