@@ -59,8 +59,9 @@ import secrets
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Literal, Self
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, Self
 
 from . import constants as c
 from . import paths
@@ -414,6 +415,9 @@ class ManagedDir:
     :class:`paths.UnsafeNameError` (a ``ValueError``) before anything is touched.
     """
 
+    #: The directory below ``<kubelet-root>/seccomp`` this object manages (one path component).
+    SUBDIR: ClassVar[str] = c.MANAGED_SUBDIR
+
     def __init__(self, kubelet_root: str, *, candidates: Sequence[str] = (), ops: Ops | None = None) -> None:
         """Bind to ``kubelet_root`` (a path string); nothing is opened yet.
 
@@ -429,7 +433,7 @@ class ManagedDir:
     @property
     def managed_path(self) -> str:
         """Absolute path of the managed directory (for reporting)."""
-        return str(paths.managed_dir(self.kubelet_root))
+        return str(paths.seccomp_root(self.kubelet_root) / self.SUBDIR)
 
     def path_of(self, namespace: str, name: str) -> str:
         """Absolute path of a profile's file, for status and messages (:func:`paths.profile_path`).
@@ -719,7 +723,7 @@ class ManagedDir:
 
     # -- internals: directories ---------------------------------------------------------------------
     def _abs(self, rel: str) -> str:
-        return str(paths.managed_dir(self.kubelet_root) / rel) if rel else self.managed_path
+        return str(PurePosixPath(self.managed_path) / rel) if rel else self.managed_path
 
     @staticmethod
     def _error(cls: type[NodeFSError], exc: OSError, action: str, where: str, note: str = "") -> NodeFSError:
@@ -803,7 +807,7 @@ class ManagedDir:
             self._close_quietly(root_fd)
         assert seccomp_fd is not None
         try:
-            managed_fd, _ = self._open_dir(seccomp_fd, c.MANAGED_SUBDIR, self.managed_path, create=True)
+            managed_fd, _ = self._open_dir(seccomp_fd, self.SUBDIR, self.managed_path, create=True)
         finally:
             self._close_quietly(seccomp_fd)
         assert managed_fd is not None

@@ -272,36 +272,7 @@ class SelfProfileDir(nodefs.ManagedDir):
     the inherited per-namespace methods are not used here.
     """
 
-    @property
-    def managed_path(self) -> str:
-        """Absolute path of ``<kubelet-root>/seccomp/seccomp-operator-self`` (for messages)."""
-        return str(paths.seccomp_root(self.kubelet_root) / c.SELF_PROFILE_SUBDIR)
-
-    def _abs(self, rel: str) -> str:
-        return str(PurePosixPath(self.managed_path) / rel) if rel else self.managed_path
-
-    def _open_chain(self) -> int:
-        root = self.kubelet_root
-        try:
-            root_fd = self._ops.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            present = [p for p in self.candidates if os.path.isdir(p)]
-            raise nodefs.KubeletRootMissing(root, present, self.candidates) from None
-        except OSError as exc:
-            raise self._error(nodefs.NodeFSError, exc, "opening kubelet root", root) from exc
-        try:
-            seccomp_fd, _ = self._open_dir(
-                root_fd, c.SECCOMP_SUBDIR, str(paths.seccomp_root(root)), create=True
-            )
-        finally:
-            self._close_quietly(root_fd)
-        assert seccomp_fd is not None  # create=True never returns None
-        try:
-            own_fd, _ = self._open_dir(seccomp_fd, c.SELF_PROFILE_SUBDIR, self.managed_path, create=True)
-        finally:
-            self._close_quietly(seccomp_fd)
-        assert own_fd is not None
-        return own_fd
+    SUBDIR = c.SELF_PROFILE_SUBDIR
 
     def install(self, content: bytes) -> bool:
         """Make ``agent.json`` hold exactly ``content``; False if it already did (nothing written).
